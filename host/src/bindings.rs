@@ -1,0 +1,42 @@
+//! Host bindings generated from `wit/filelock.wit`.
+//!
+//! Two flavours are generated from the same WIT, as wasmtime-wasi does: the
+//! top level is `async` (for [`crate::add_to_linker_async`]) and [`sync`] is
+//! blocking (for [`crate::add_to_linker_sync`]). Both map the whole `wasi`
+//! namespace to wasmtime-wasi's own bindings, so a guest's
+//! `wasi:filesystem/types.descriptor` is wasmtime-wasi's
+//! [`Descriptor`](wasmtime_wasi::filesystem::Descriptor) and our lock
+//! resources live in the same [`ResourceTable`](wasmtime::component::ResourceTable).
+//! Both flavours share one `types` interface, so there is exactly one
+//! [`LockError`](portalocker::filelock::types::LockError) type.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "portalocker:filelock/imports",
+    imports: { default: async | trappable | tracing },
+    with: {
+        "wasi": wasmtime_wasi::p2::bindings,
+        "portalocker:filelock/path-lock.file-lock": crate::path_lock::FileLock,
+    },
+    trappable_error_type: {
+        "portalocker:filelock/types.lock-error" => crate::error::LockFailure,
+    },
+});
+
+/// Blocking bindings for [`crate::add_to_linker_sync`].
+pub mod sync {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "portalocker:filelock/imports",
+        imports: { default: trappable | tracing },
+        with: {
+            "wasi": wasmtime_wasi::p2::bindings,
+            "portalocker:filelock/types": super::portalocker::filelock::types,
+            "portalocker:filelock/path-lock.file-lock": crate::path_lock::FileLock,
+        },
+        trappable_error_type: {
+            "portalocker:filelock/types.lock-error" => crate::error::LockFailure,
+        },
+        require_store_data_send: true,
+    });
+}

@@ -1,0 +1,95 @@
+//! The one error type of every lock call, and how OS errors become WIT errors.
+
+use std::io;
+
+use wasmtime::component::ResourceTableError;
+use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
+
+pub use crate::bindings::portalocker::filelock::types::LockError;
+
+/// How a lock call can fail: with a [`LockError`] the guest receives as a
+/// typed WIT error, or with a trap that ends the guest (only for host-side
+/// faults such as an invalid resource handle, never for anything about the
+/// file or the lock).
+#[derive(Debug, thiserror::Error)]
+pub enum LockFailure {
+    /// A typed error for the guest.
+    #[error("{0}")]
+    Guest(LockError),
+    /// A trap: the guest is stopped.
+    #[error(transparent)]
+    Trap(wasmtime::Error),
+}
+
+impl From<LockError> for LockFailure {
+    fn from(err: LockError) -> Self {
+        LockFailure::Guest(err)
+    }
+}
+
+impl From<ResourceTableError> for LockFailure {
+    fn from(err: ResourceTableError) -> Self {
+        LockFailure::Trap(err.into())
+    }
+}
+
+impl LockFailure {
+    /// The one mapping from a failure to what the guest sees: the typed error
+    /// is returned to the guest, a trap stops it.
+    pub(crate) fn into_guest_error(self) -> wasmtime::Result<LockError> {
+        match self {
+            LockFailure::Guest(err) => Ok(err),
+            LockFailure::Trap(trap) => Err(trap),
+        }
+    }
+}
+
+/// Maps an error from opening a file by path to the guest's error.
+///
+/// Lexical problems (absolute paths, `..` leaving the directory, NUL bytes)
+/// are caught before the open; what remains here comes from the kernel or from
+/// the sandboxed resolver, which reports a symbolic link leading outside the
+/// directory as a permission error without an OS error code.
+pub(crate) fn open_error(err: &io::Error) -> LockError {
+    match (err.kind(), err.raw_os_error()) {
+        (io::ErrorKind::PermissionDenied, None) => LockError::BadPath,
+        (io::ErrorKind::NotFound, _) => LockError::NotFound,
+        (io::ErrorKind::PermissionDenied, Some(_)) | (io::ErrorKind::ReadOnlyFilesystem, _) => {
+            LockError::NotPermitted
+        }
+        (io::ErrorKind::IsADirectory, _) => LockError::NotLockable,
+        (
+            io::ErrorKind::NotADirectory
+            | io::ErrorKind::InvalidFilename
+            | io::ErrorKind::InvalidInput,
+            _,
+        ) => LockError::BadPath,
+        _ => os_open_error(err).unwrap_or_else(|| LockError::Io(ErrorCode::from(err))),
+    }
+}
+
+#[cfg(unix)]
+fn os_open_error(err: &io::Error) -> Option<LockError> {
+    match err.raw_os_error()? {
+        // A symbolic link loop, or a final symbolic link when following is off.
+        libc::ELOOP => Some(LockError::BadPath),
+        // Opening a FIFO for writing without blocking, with no reader.
+        libc::ENXIO => Some(LockError::NotLockable),
+        _ => None,
+    }
+}
+
+#[cfg(not(unix))]
+fn os_open_error(_err: &io::Error) -> Option<LockError> {
+    None
+}
+
+/// Maps an error from a lock, unlock or truncate call on an open file.
+pub(crate) fn file_error(err: &io::Error) -> LockError {
+    match err.kind() {
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+            LockError::NotPermitted
+        }
+        _ => LockError::Io(ErrorCode::from(err)),
+    }
+}

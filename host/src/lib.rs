@@ -1,0 +1,135 @@
+//! Advisory file locks for WebAssembly components: a wasmtime host for the
+//! `portalocker:filelock` WIT package (portalocker for WASI).
+//!
+//! Guests lock files they reach through their `wasi:filesystem` preopens,
+//! either on a descriptor they opened (the handle layer, `descriptor-lock`) or
+//! by path (the path layer, `path-lock`). The locks are real operating-system
+//! locks on the open file (`flock(2)` on Unix, `LockFileEx` on Windows), so a
+//! guest's lock excludes other guests of the same host, guests of other hosts
+//! and native processes alike.
+//!
+//! # Embedding
+//!
+//! Keep a [`FileLockCtx`] in your store data beside wasmtime-wasi's
+//! `WasiCtx`, implement [`FileLockView`] to hand out a view of it with the
+//! shared [`ResourceTable`], and add the interfaces to your linker after
+//! wasmtime-wasi's:
+//!
+//! ```
+//! use portalocker_host::{FileLockCtx, FileLockCtxView, FileLockView};
+//! use wasmtime::component::{Linker, ResourceTable};
+//! use wasmtime::{Engine, Store};
+//! use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+//!
+//! struct State {
+//!     wasi: WasiCtx,
+//!     locks: FileLockCtx,
+//!     table: ResourceTable,
+//! }
+//!
+//! impl WasiView for State {
+//!     fn ctx(&mut self) -> WasiCtxView<'_> {
+//!         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+//!     }
+//! }
+//!
+//! impl FileLockView for State {
+//!     fn filelock(&mut self) -> FileLockCtxView<'_> {
+//!         FileLockCtxView { ctx: &self.locks, table: &mut self.table }
+//!     }
+//! }
+//!
+//! fn main() -> wasmtime::Result<()> {
+//!     let engine = Engine::default();
+//!     let mut linker: Linker<State> = Linker::new(&engine);
+//!     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+//!     portalocker_host::add_to_linker_sync(&mut linker)?;
+//!
+//!     let dir = tempfile::tempdir()?;
+//!     let wasi = WasiCtx::builder()
+//!         .preopened_dir(dir.path(), "/", wasmtime_wasi::DirPerms::all(), wasmtime_wasi::FilePerms::all())?
+//!         .build();
+//!     let state = State { wasi, locks: FileLockCtx::default(), table: ResourceTable::new() };
+//!     let mut store = Store::new(&engine, state);
+//!     // Instantiate a `wasi:cli/command` component with `linker` and run it,
+//!     // e.g. with `wasmtime_wasi::p2::bindings::sync::Command`.
+//!     # let _ = &mut store;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! For an async embedding use `wasmtime_wasi::p2::add_to_linker_async` and
+//! [`add_to_linker_async`]: a guest waiting for a lock then never blocks the
+//! executor, and dropping the call's future (or the store) cancels the wait.
+//!
+//! # What "released" means
+//!
+//! A lock is released by an explicit unlock or release, when its `file-lock`
+//! resource is dropped, and when the open file is closed: when the guest drops
+//! the last descriptor of it, when the store is dropped (also after a trap),
+//! or when the process ends. Streams from `read-via-stream` and friends keep
+//! the open file alive; a handle-layer lock lives until they are gone too.
+//!
+//! # Waiting
+//!
+//! See the [`wait`] module for how a waiting guest is served without blocking
+//! the host, how timeouts are honoured, and why a cancelled wait never takes
+//! the lock later.
+
+#![deny(missing_docs)]
+
+mod bindings;
+mod ctx;
+mod descriptor_lock;
+mod error;
+mod host_async;
+mod host_sync;
+mod open;
+mod os_lock;
+mod path_lock;
+pub mod wait;
+
+use wasmtime::component::Linker;
+
+pub use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
+pub use crate::ctx::{FileLockCtx, FileLockCtxBuilder, FileLockCtxView, FileLockView};
+pub use crate::error::LockFailure;
+pub use crate::path_lock::FileLock;
+pub use wasmtime::component::ResourceTable;
+
+use crate::bindings::portalocker::filelock as async_bindings;
+use crate::bindings::sync::portalocker::filelock as sync_bindings;
+use crate::ctx::HasFileLock;
+
+/// Adds the `portalocker:filelock` interfaces to an async linker.
+///
+/// Use it with wasmtime-wasi's `add_to_linker_async` and `call_async`. A
+/// waiting guest yields its executor between lock attempts; dropping the
+/// call's future or the store cancels the wait, and the lock is never taken
+/// afterwards.
+///
+/// # Errors
+///
+/// Fails if the linker already defines these interfaces.
+pub fn add_to_linker_async<T: FileLockView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    async_bindings::types::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    async_bindings::descriptor_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    async_bindings::path_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    Ok(())
+}
+
+/// Adds the `portalocker:filelock` interfaces to a synchronous linker.
+///
+/// Use it with wasmtime-wasi's `add_to_linker_sync`. A waiting guest blocks
+/// only its own store's thread, between lock attempts, and still honours its
+/// timeout.
+///
+/// # Errors
+///
+/// Fails if the linker already defines these interfaces.
+pub fn add_to_linker_sync<T: FileLockView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    async_bindings::types::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    sync_bindings::descriptor_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    sync_bindings::path_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    Ok(())
+}

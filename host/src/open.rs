@@ -1,0 +1,108 @@
+//! Opening a lock file by path inside a guest's directory, under the sandbox
+//! rules of `wasi:filesystem`.
+//!
+//! The path is checked lexically first (empty, absolute, NUL bytes, `..`
+//! climbing above the directory), then opened with cap-primitives, the
+//! resolver wasmtime-wasi itself is built on, which refuses symbolic links
+//! that lead outside the directory. The file is opened without blocking, so
+//! a FIFO at the path never hangs the host, and it must turn out to be a
+//! regular file.
+
+use std::fs::File;
+use std::path::{Component, Path};
+
+use cap_primitives::fs::OpenOptions;
+
+use crate::bindings::portalocker::filelock::types::LockError;
+use crate::error::open_error;
+
+/// What to open, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpenRequest {
+    /// Create the file when it is missing.
+    pub create: bool,
+    /// Open for writing too.
+    pub write: bool,
+}
+
+/// Checks that `path` names something inside the directory it is relative to,
+/// without touching the filesystem.
+pub(crate) fn check_relative(path: &str) -> Result<&Path, LockError> {
+    if path.is_empty() || path.contains('\0') {
+        return Err(LockError::BadPath);
+    }
+    let path = Path::new(path);
+    let mut depth: usize = 0;
+    for component in path.components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => depth = depth.checked_sub(1).ok_or(LockError::BadPath)?,
+            Component::RootDir | Component::Prefix(_) => return Err(LockError::BadPath),
+        }
+    }
+    if depth == 0 {
+        // The directory itself: never a lockable file.
+        return Err(LockError::NotLockable);
+    }
+    Ok(path)
+}
+
+/// Opens `path` relative to the directory `dir` and checks that it is a
+/// regular file.
+pub(crate) fn open_lock_file(
+    dir: &File,
+    path: &Path,
+    request: OpenRequest,
+) -> Result<File, LockError> {
+    let mut options = OpenOptions::new();
+    options
+        .read(true)
+        .write(request.write || request.create)
+        .create(request.create);
+    never_block(&mut options);
+    let file = cap_primitives::fs::open(dir, path, &options).map_err(|err| open_error(&err))?;
+    let metadata = file.metadata().map_err(|err| open_error(&err))?;
+    if !metadata.file_type().is_file() {
+        return Err(LockError::NotLockable);
+    }
+    Ok(file)
+}
+
+/// Opens FIFOs and devices without waiting for a peer, and never makes a
+/// terminal the host's controlling terminal. For regular files these flags
+/// change nothing.
+#[cfg(unix)]
+fn never_block(options: &mut OpenOptions) {
+    use cap_primitives::fs::OpenOptionsExt;
+    options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+}
+
+#[cfg(not(unix))]
+fn never_block(_options: &mut OpenOptions) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_inside_are_accepted() {
+        for path in ["a.lock", "sub/a.lock", "./a.lock", "sub/../a.lock", "a/b/../../c"] {
+            assert!(check_relative(path).is_ok(), "{path}");
+        }
+    }
+
+    #[test]
+    fn escaping_or_malformed_paths_are_bad_paths() {
+        for path in ["", "/etc/passwd", "../a.lock", "sub/../../a.lock", "a\0b"] {
+            assert_eq!(check_relative(path), Err(LockError::BadPath), "{path:?}");
+        }
+    }
+
+    #[test]
+    fn the_directory_itself_is_not_lockable() {
+        for path in [".", "sub/..", "./"] {
+            assert_eq!(check_relative(path), Err(LockError::NotLockable), "{path:?}");
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The path layer: open a file inside a guest's directory and lock it in one
+//! step, as a `file-lock` resource.
+
+use std::fs::File;
+use std::sync::Arc;
+
+use wasmtime::component::Resource;
+use wasmtime_wasi::filesystem::{self, Descriptor};
+use wasmtime_wasi::{FsPerms, OpenMode};
+
+use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
+use crate::ctx::FileLockCtxView;
+use crate::error::{LockFailure, file_error};
+use crate::open::{self, OpenRequest};
+use crate::os_lock;
+use crate::wait::{self, Patience};
+
+/// A held lock on a file the host opened for a guest: the host side of the
+/// WIT resource `file-lock`.
+///
+/// Dropping it releases the lock, whatever other handles to the open file are
+/// still alive; this is what happens when the guest drops the resource and
+/// when the store (and its resource table) is dropped.
+#[derive(Debug)]
+pub struct FileLock {
+    file: Arc<File>,
+    mode: LockMode,
+    write: bool,
+    held: bool,
+    allow_blocking_current_thread: bool,
+}
+
+impl FileLock {
+    /// The mode the lock was acquired in.
+    pub fn mode(&self) -> LockMode {
+        self.mode
+    }
+
+    /// Whether the lock is still held (not yet released).
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// Releases the lock; releasing twice does nothing.
+    fn release(&mut self) -> Result<(), LockError> {
+        if self.held {
+            os_lock::unlock(&self.file).map_err(|err| file_error(&err))?;
+            self.held = false;
+        }
+        Ok(())
+    }
+
+    /// A new wasmtime-wasi descriptor sharing this lock's open file.
+    fn descriptor(&self) -> Result<Descriptor, LockError> {
+        let file = self.file.try_clone().map_err(|err| file_error(&err))?;
+        let (perms, open_mode) = if self.write {
+            (FsPerms::ReadWrite, OpenMode::READ | OpenMode::WRITE)
+        } else {
+            (FsPerms::ReadOnly, OpenMode::READ)
+        };
+        Ok(Descriptor::File(filesystem::File::new(
+            file,
+            perms,
+            open_mode,
+            self.allow_blocking_current_thread,
+        )))
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        if let Err(err) = self.release() {
+            tracing::warn!(?err, "releasing a file lock on drop failed");
+        }
+    }
+}
+
+/// Rejects option combinations that contradict each other.
+fn check_options(options: &LockOptions) -> Result<(), LockError> {
+    if options.truncate && (!options.write || options.mode != LockMode::Exclusive) {
+        return Err(LockError::InvalidOptions);
+    }
+    Ok(())
+}
+
+impl FileLockCtxView<'_> {
+    /// Opens `path` inside the directory `dir` and locks it as `options` say.
+    pub(crate) async fn acquire_path(
+        &mut self,
+        dir: &Resource<Descriptor>,
+        path: &str,
+        options: LockOptions,
+    ) -> Result<Resource<FileLock>, LockFailure> {
+        check_options(&options)?;
+        let dir = match self.table.get(dir)? {
+            Descriptor::Dir(dir) => dir,
+            Descriptor::File(_) => return Err(LockError::BadDescriptor.into()),
+        };
+        let modifies = options.write || options.create || options.truncate;
+        if modifies && dir.perms.write_not_permitted() {
+            return Err(LockError::NotPermitted.into());
+        }
+        let path = open::check_relative(path)?;
+        let request = OpenRequest {
+            create: options.create,
+            write: options.write,
+        };
+        let file = open::open_lock_file(&dir.dir, path, request)?;
+
+        let patience = Patience::from_timeout(options.timeout);
+        wait::acquire(&file, options.mode, patience, self.ctx.wait).await?;
+        let lock = FileLock {
+            file: Arc::new(file),
+            mode: options.mode,
+            write: options.write,
+            held: true,
+            allow_blocking_current_thread: self.ctx.allow_blocking_current_thread,
+        };
+        // Only now, with the lock held, may the old contents go.
+        if options.truncate {
+            lock.file.set_len(0).map_err(|err| file_error(&err))?;
+        }
+        Ok(self.table.push(lock)?)
+    }
+
+    /// The mode of a held lock resource.
+    pub(crate) fn lock_mode(&self, lock: &Resource<FileLock>) -> wasmtime::Result<LockMode> {
+        Ok(self.table.get(lock)?.mode())
+    }
+
+    /// Whether a lock resource still holds its lock.
+    pub(crate) fn lock_is_held(&self, lock: &Resource<FileLock>) -> wasmtime::Result<bool> {
+        Ok(self.table.get(lock)?.is_held())
+    }
+
+    /// A new descriptor of the lock resource's open file, owned by the guest.
+    pub(crate) fn lock_file(
+        &mut self,
+        lock: &Resource<FileLock>,
+    ) -> Result<Resource<Descriptor>, LockFailure> {
+        let descriptor = self.table.get(lock)?.descriptor()?;
+        Ok(self.table.push(descriptor)?)
+    }
+
+    /// Releases a lock resource's lock, keeping the resource.
+    pub(crate) fn release_lock(&mut self, lock: &Resource<FileLock>) -> Result<(), LockFailure> {
+        self.table.get_mut(lock)?.release()?;
+        Ok(())
+    }
+
+    /// Drops a lock resource, releasing its lock.
+    pub(crate) fn drop_lock(&mut self, lock: Resource<FileLock>) -> wasmtime::Result<()> {
+        self.table.delete(lock)?;
+        Ok(())
+    }
+}
