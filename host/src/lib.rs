@@ -47,7 +47,7 @@
 //!
 //!     let dir = tempfile::tempdir()?;
 //!     let wasi = WasiCtx::builder()
-//!         .preopened_dir(dir.path(), "/", wasmtime_wasi::DirPerms::all(), wasmtime_wasi::FilePerms::all())?
+//!         .preopened_dir(dir.path(), "/", wasmtime_wasi::FsPerms::ReadWrite)?
 //!         .build();
 //!     let state = State { wasi, locks: FileLockCtx::default(), table: ResourceTable::new() };
 //!     let mut store = Store::new(&engine, state);
@@ -79,9 +79,11 @@
 #![deny(missing_docs)]
 
 mod bindings;
+pub mod command;
 mod ctx;
 mod descriptor_lock;
 mod error;
+pub mod examples;
 mod host_async;
 mod host_sync;
 mod open;

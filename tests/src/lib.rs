@@ -1,1 +1,227 @@
+//! The integration-test harness: one shared engine, compiled guests cached
+//! per process, a fresh temporary directory per test preopened as the guest's
+//! `/`, and native probes that look at the same files from outside.
 
+pub mod guests {
+    //! Paths of the guest components built by `build.rs`.
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+pub mod native;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use portalocker_host::command::{CommandRunner, Exit, Invocation, Outcome, Preopen, Stdio};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine};
+
+/// The engine every test shares (compiling guests is the slow part of a
+/// test; doing it once per process keeps the suite fast).
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        config.epoch_interruption(false);
+        Engine::new(&config).expect("engine")
+    })
+}
+
+/// The synchronous command runner every test shares.
+pub fn runner() -> &'static CommandRunner {
+    static RUNNER: OnceLock<CommandRunner> = OnceLock::new();
+    RUNNER.get_or_init(|| CommandRunner::new(engine()).expect("runner"))
+}
+
+/// The compiled component at `path`, compiled once per process.
+pub fn component(path: &str) -> Component {
+    static CACHE: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(component) = cache.lock().unwrap().get(path) {
+        return component.clone();
+    }
+    let bytes = std::fs::read(path).unwrap_or_else(|err| panic!("read {path}: {err}"));
+    let component = runner().compile(&bytes).expect("compile guest");
+    cache
+        .lock()
+        .unwrap()
+        .entry(path.to_owned())
+        .or_insert(component)
+        .clone()
+}
+
+/// A fresh temporary directory, preopened as `/` for the guests a test runs.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    /// A new empty sandbox.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        Sandbox { dir, root }
+    }
+
+    /// A sandbox whose preopen is a subdirectory `jail` of a temporary
+    /// directory, so that tests can check that nothing outside it (in
+    /// [`Sandbox::outside`]) was touched.
+    pub fn jailed() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("jail");
+        std::fs::create_dir(&root).expect("create jail");
+        Sandbox { dir, root }
+    }
+
+    /// The directory around a [`Sandbox::jailed`] sandbox, which guests must
+    /// not reach (the sandbox itself for an ordinary one).
+    pub fn outside(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The sandbox directory on the host.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The host path of `name` inside the sandbox.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// The invocation of a guest with `args`, preopening the sandbox as `/`.
+    pub fn invocation(&self, args: &[&str]) -> Invocation {
+        Invocation {
+            args: std::iter::once("guest")
+                .chain(args.iter().copied())
+                .map(str::to_owned)
+                .collect(),
+            preopens: vec![Preopen {
+                host: self.root().to_path_buf(),
+                guest: "/".to_owned(),
+                read_only: false,
+            }],
+            stdio: Stdio::Capture,
+            ..Invocation::default()
+        }
+    }
+
+    /// Runs the guest at `guest` with `args` to its end.
+    pub fn run(&self, guest: &str, args: &[&str]) -> GuestRun {
+        let outcome = runner()
+            .run(&component(guest), &self.invocation(args))
+            .expect("run guest");
+        GuestRun {
+            guest: guest.to_owned(),
+            outcome,
+        }
+    }
+
+    /// Runs the guest on another thread; join the handle for its result.
+    pub fn spawn(&self, guest: &str, args: &[&str]) -> std::thread::JoinHandle<GuestRun> {
+        let component = component(guest);
+        let invocation = self.invocation(args);
+        let guest = guest.to_owned();
+        std::thread::spawn(move || GuestRun {
+            outcome: runner().run(&component, &invocation).expect("run guest"),
+            guest,
+        })
+    }
+}
+
+/// A finished guest run, with helpers that print the guest's output when an
+/// assertion fails.
+#[derive(Debug)]
+pub struct GuestRun {
+    guest: String,
+    /// How it ended and what it printed.
+    pub outcome: Outcome,
+}
+
+impl GuestRun {
+    /// The guest's stdout as text.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.outcome.stdout).into_owned()
+    }
+
+    /// The guest's stderr as text.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.outcome.stderr).into_owned()
+    }
+
+    /// The exit code (134 for a trap).
+    pub fn code(&self) -> i32 {
+        self.outcome.exit.code()
+    }
+
+    /// Whether the guest trapped.
+    pub fn trapped(&self) -> bool {
+        matches!(self.outcome.exit, Exit::Trap(_))
+    }
+
+    /// Asserts the guest exited with `code`; shows its output otherwise.
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code(),
+            code,
+            "guest {} exited {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.guest,
+            self.outcome.exit,
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    /// Asserts the guest succeeded.
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        self.assert_code(0)
+    }
+
+    /// Asserts the guest's stdout has the line `line`.
+    #[track_caller]
+    pub fn assert_line(&self, line: &str) -> &Self {
+        assert!(
+            self.stdout().lines().any(|l| l.trim() == line),
+            "guest {} did not print `{line}`\n--- stdout\n{}--- stderr\n{}",
+            self.guest,
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    /// The number after `key=` in the guest's stdout.
+    pub fn value(&self, key: &str) -> Option<u64> {
+        let prefix = format!("{key}=");
+        self.stdout()
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix(&prefix)?.parse().ok())
+    }
+}
+
+/// Polls `condition` until it holds or `limit` passes; returns whether it
+/// held. Used to wait for another party to take or drop a lock, never to
+/// assert on timing.
+pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if condition() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

@@ -1,0 +1,95 @@
+//! The command line: argument definitions and dispatch.
+
+mod demo;
+mod native_counter;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use portalocker_host::command::Preopen;
+
+/// Run WebAssembly components with advisory file locks (portalocker for WASI).
+#[derive(Debug, Parser)]
+#[command(name = "portalocker", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a `wasi:cli` command component with WASI p2 and file locks, like
+    /// `wasmtime run`. The guest's exit code becomes this process's exit code
+    /// (134 when the guest traps).
+    Run {
+        /// Make a host directory visible to the guest: HOST[::GUEST].
+        #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+        dirs: Vec<Preopen>,
+        /// Set an environment variable for the guest: NAME=VALUE.
+        #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+        env: Vec<(String, String)>,
+        /// A component file, or the name of an embedded example guest
+        /// (`hold`, `counter`).
+        component: String,
+        /// Arguments passed to the guest.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Show lost updates without locks and exact counts with them: guest
+    /// instances and a native process increment one counter file in a
+    /// temporary directory.
+    Demo {
+        /// Guest instances running at once.
+        #[arg(long, default_value_t = 4)]
+        instances: usize,
+        /// Increments by each guest instance and by the native process.
+        #[arg(long, default_value_t = 200)]
+        increments: u64,
+    },
+    /// A native process incrementing a counter file under `flock` (used by
+    /// the demo).
+    #[command(hide = true)]
+    NativeCounter {
+        /// The counter file.
+        path: PathBuf,
+        /// How many increments.
+        count: u64,
+        /// Do not lock.
+        #[arg(long)]
+        no_lock: bool,
+    },
+}
+
+/// Parses `NAME=VALUE`.
+fn parse_env(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("`{arg}` is not NAME=VALUE")),
+    }
+}
+
+/// Runs the parsed command line.
+pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run {
+            dirs,
+            env,
+            component,
+            args,
+        } => run::run(&component, dirs, env, args),
+        Command::Demo {
+            instances,
+            increments,
+        } => demo::demo(instances, increments),
+        Command::NativeCounter {
+            path,
+            count,
+            no_lock,
+        } => {
+            native_counter::count(&path, count, !no_lock)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! One test per self-checking guest scenario (`guest/programs/src/bin/filelock_*`).
+//! A scenario asserts inside the guest; a panic there is a trap here.
+
+use std::time::Duration;
+
+use portalocker_tests::native::{self, Holder, Mode};
+use portalocker_tests::{Sandbox, guests};
+
+macro_rules! assert_test_exists {
+    ($name:ident) => {
+        #[expect(unused_imports, reason = "only checks that the test exists")]
+        use self::$name as _;
+    };
+}
+portalocker_tests::foreach_scenario!(assert_test_exists);
+
+#[test]
+fn filelock_handle_contended() {
+    let sandbox = Sandbox::new();
+    let _holder = Holder::lock(&sandbox.path("x.lock"), Mode::Exclusive);
+    let run = sandbox.run(guests::FILELOCK_HANDLE_CONTENDED, &["x.lock"]);
+    run.assert_success().assert_line("ok");
+    let waited = run.value("elapsed_ms").expect("the guest reports elapsed_ms");
+    assert!(waited >= 300, "timed out after {waited} ms, before its 300 ms timeout");
+}
+
+#[test]
+fn filelock_handle_local() {
+    Sandbox::new()
+        .run(guests::FILELOCK_HANDLE_LOCAL, &[])
+        .assert_success()
+        .assert_line("ok");
+}
+
+#[test]
+fn filelock_path_local() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run(guests::FILELOCK_PATH_LOCAL, &[])
+        .assert_success()
+        .assert_line("ok");
+    // Every lock the scenario took is gone with its store.
+    assert!(native::can_lock(&sandbox.path("a.lock"), Mode::Exclusive));
+}
+
+#[test]
+fn filelock_path_sandbox() {
+    let sandbox = Sandbox::jailed();
+    let secret = sandbox.outside().join("secret.lock");
+    std::fs::write(&secret, "outside").unwrap();
+    std::fs::create_dir(sandbox.path("subdir")).unwrap();
+    std::fs::write(sandbox.path("target.txt"), "inside").unwrap();
+    std::os::unix::fs::symlink(&secret, sandbox.path("link-out")).unwrap();
+    std::os::unix::fs::symlink("target.txt", sandbox.path("link-in")).unwrap();
+    let fifo = std::ffi::CString::new(sandbox.path("fifo").into_os_string().into_encoded_bytes())
+        .unwrap();
+    // SAFETY: `fifo` is a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+
+    sandbox
+        .run(guests::FILELOCK_PATH_SANDBOX, &[])
+        .assert_success()
+        .assert_line("ok");
+
+    // Nothing outside the preopen was created, truncated or left locked.
+    let mut outside: Vec<_> = std::fs::read_dir(sandbox.outside())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    outside.sort();
+    assert_eq!(outside, ["jail", "secret.lock"]);
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "outside");
+    assert!(native::can_lock(&secret, Mode::Exclusive));
+    assert!(!sandbox.outside().join("escape.lock").exists());
+}
+
+#[test]
+fn filelock_truncate() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.path("data.txt");
+    std::fs::write(&path, "precious").unwrap();
+    let mut holder = Holder::lock(&path, Mode::Exclusive);
+    sandbox
+        .run(guests::FILELOCK_TRUNCATE, &["data.txt", "timeout"])
+        .assert_success();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "precious",
+        "a waiter truncated the file while another holder had the lock"
+    );
+    holder.release();
+    sandbox
+        .run(guests::FILELOCK_TRUNCATE, &["data.txt", "ok"])
+        .assert_success();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "mine");
+}
+
+#[test]
+fn filelock_panic_holding() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(guests::FILELOCK_PANIC_HOLDING, &["x.lock"]);
+    assert!(run.trapped(), "the guest should trap: {run:?}");
+    run.assert_line("locked");
+    // The run's store is gone, and with it the lock.
+    assert!(native::flock_n(&sandbox.path("x.lock")));
+}
+
+#[test]
+fn filelock_wait() {
+    for layer in ["path", "handle"] {
+        let sandbox = Sandbox::new();
+        let path = sandbox.path("x.lock");
+        let mut holder = Holder::lock(&path, Mode::Exclusive);
+        let guest = sandbox.spawn(guests::FILELOCK_WAIT, &["x.lock", layer]);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!guest.is_finished(), "the {layer} guest did not wait for the holder");
+        holder.release();
+        let run = guest.join().unwrap();
+        run.assert_success().assert_line("ok");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "guest");
+    }
+}
