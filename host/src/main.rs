@@ -12,7 +12,9 @@ fn main() -> ExitCode {
     match cli::execute(args) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            // The whole cause chain, on one line.
+            let message = format!("{err:#}");
+            eprintln!("error: {}", message.split_whitespace().collect::<Vec<_>>().join(" "));
             ExitCode::FAILURE
         }
     }

@@ -95,14 +95,14 @@ mod tests {
     #[test]
     fn escaping_or_malformed_paths_are_bad_paths() {
         for path in ["", "/etc/passwd", "../a.lock", "sub/../../a.lock", "a\0b"] {
-            assert_eq!(check_relative(path), Err(LockError::BadPath), "{path:?}");
+            assert!(matches!(check_relative(path), Err(LockError::BadPath)), "{path:?}");
         }
     }
 
     #[test]
     fn the_directory_itself_is_not_lockable() {
         for path in [".", "sub/..", "./"] {
-            assert_eq!(check_relative(path), Err(LockError::NotLockable), "{path:?}");
+            assert!(matches!(check_relative(path), Err(LockError::NotLockable)), "{path:?}");
         }
     }
 }

@@ -120,7 +120,7 @@ fn timed_out_future_never_takes_the_lock_later() {
     });
     // The store is still alive; the embedder dropped only the call.
     holder.release();
-    runtime.block_on(tokio::time::sleep(Duration::from_millis(100)));
+    runtime.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
     assert!(native::can_lock(&path, Mode::Exclusive), "a cancelled wait took the lock");
     drop(waiting_store);
 }
