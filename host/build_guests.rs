@@ -16,7 +16,10 @@ const TARGET: &str = "wasm32-wasip2";
 /// built binary's name and component path.
 pub fn build_guests(bins: &[&str]) -> Vec<(String, PathBuf)> {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest_dir.parent().expect("crate inside the workspace").to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .expect("crate inside the workspace")
+        .to_path_buf();
     let guest_dir = root.join("guest");
     let target_dir = env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -51,7 +54,9 @@ pub fn build_guests(bins: &[&str]) -> Vec<(String, PathBuf)> {
         cmd.env_remove(var);
     }
     cmd.env("CARGO_ENCODED_RUSTFLAGS", "-Dwarnings");
-    let status = cmd.status().expect("failed to run cargo for the guest workspace");
+    let status = cmd
+        .status()
+        .expect("failed to run cargo for the guest workspace");
     assert!(status.success(), "building the guest components failed");
 
     let out = target_dir.join(TARGET).join("release");
@@ -64,7 +69,11 @@ pub fn build_guests(bins: &[&str]) -> Vec<(String, PathBuf)> {
         .into_iter()
         .map(|name| {
             let path = out.join(format!("{name}.wasm"));
-            assert!(path.exists(), "guest {name} was not built at {}", path.display());
+            assert!(
+                path.exists(),
+                "guest {name} was not built at {}",
+                path.display()
+            );
             (name, path)
         })
         .collect()

@@ -278,7 +278,13 @@ mod tests {
         assert_eq!((p.host, p.guest.as_str()), (PathBuf::from("data"), "/"));
         let p: Preopen = "data".parse().unwrap();
         assert_eq!((p.host, p.guest.as_str()), (PathBuf::from("data"), "data"));
-        assert!(matches!("::/".parse::<Preopen>(), Err(PreopenParseError::EmptyHost(_))));
-        assert!(matches!("data::".parse::<Preopen>(), Err(PreopenParseError::EmptyGuest(_))));
+        assert!(matches!(
+            "::/".parse::<Preopen>(),
+            Err(PreopenParseError::EmptyHost(_))
+        ));
+        assert!(matches!(
+            "data::".parse::<Preopen>(),
+            Err(PreopenParseError::EmptyGuest(_))
+        ));
     }
 }

@@ -22,7 +22,13 @@ impl FileLockCtxView<'_> {
         timeout_ns: Option<u64>,
     ) -> Result<(), LockFailure> {
         let file = lockable_file(self.table.get(fd)?)?;
-        wait::acquire(file, mode, Patience::from_timeout(timeout_ns), self.ctx.wait).await?;
+        wait::acquire(
+            file,
+            mode,
+            Patience::from_timeout(timeout_ns),
+            self.ctx.wait,
+        )
+        .await?;
         Ok(())
     }
 
@@ -38,7 +44,10 @@ impl FileLockCtxView<'_> {
     }
 
     /// Releases the lock held through the descriptor's open file.
-    pub(crate) fn unlock_descriptor(&mut self, fd: &Resource<Descriptor>) -> Result<(), LockFailure> {
+    pub(crate) fn unlock_descriptor(
+        &mut self,
+        fd: &Resource<Descriptor>,
+    ) -> Result<(), LockFailure> {
         let file = lockable_file(self.table.get(fd)?)?;
         os_lock::unlock(file).map_err(|err| file_error(&err))?;
         Ok(())

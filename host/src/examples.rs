@@ -18,5 +18,7 @@ pub const ALL: &[(&str, &[u8])] = &[("hold", HOLD), ("counter", COUNTER)];
 
 /// The embedded example guest called `name`, if there is one.
 pub fn by_name(name: &str) -> Option<&'static [u8]> {
-    ALL.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes)
+    ALL.iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, bytes)| *bytes)
 }

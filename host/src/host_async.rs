@@ -3,8 +3,8 @@
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 
-use crate::bindings::portalocker::filelock::{descriptor_lock, path_lock, types};
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
+use crate::bindings::portalocker::filelock::{descriptor_lock, path_lock, types};
 use crate::ctx::FileLockCtxView;
 use crate::error::LockFailure;
 use crate::path_lock::FileLock;
@@ -25,7 +25,11 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
         self.lock_descriptor(&file, mode, timeout).await
     }
 
-    async fn try_lock(&mut self, file: Resource<Descriptor>, mode: LockMode) -> Result<(), LockFailure> {
+    async fn try_lock(
+        &mut self,
+        file: Resource<Descriptor>,
+        mode: LockMode,
+    ) -> Result<(), LockFailure> {
         self.try_lock_descriptor(&file, mode)
     }
 

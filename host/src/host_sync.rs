@@ -4,12 +4,12 @@
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 
-use crate::bindings::sync::portalocker::filelock::{descriptor_lock, path_lock};
-use wasmtime_wasi::runtime::in_tokio;
 use crate::bindings::portalocker::filelock::types::{LockMode, LockOptions};
+use crate::bindings::sync::portalocker::filelock::{descriptor_lock, path_lock};
 use crate::ctx::FileLockCtxView;
 use crate::error::LockFailure;
 use crate::path_lock::FileLock;
+use wasmtime_wasi::runtime::in_tokio;
 
 impl descriptor_lock::Host for FileLockCtxView<'_> {
     fn lock(
@@ -50,10 +50,7 @@ impl path_lock::HostFileLock for FileLockCtxView<'_> {
         self.lock_is_held(&lock)
     }
 
-    fn file(
-        &mut self,
-        lock: Resource<FileLock>,
-    ) -> Result<Resource<Descriptor>, LockFailure> {
+    fn file(&mut self, lock: Resource<FileLock>) -> Result<Resource<Descriptor>, LockFailure> {
         self.lock_file(&lock)
     }
 

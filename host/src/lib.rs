@@ -113,7 +113,9 @@ use crate::ctx::HasFileLock;
 /// # Errors
 ///
 /// Fails if the linker already defines these interfaces.
-pub fn add_to_linker_async<T: FileLockView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+pub fn add_to_linker_async<T: FileLockView + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
     async_bindings::types::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     async_bindings::descriptor_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     async_bindings::path_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
@@ -129,7 +131,9 @@ pub fn add_to_linker_async<T: FileLockView + 'static>(linker: &mut Linker<T>) ->
 /// # Errors
 ///
 /// Fails if the linker already defines these interfaces.
-pub fn add_to_linker_sync<T: FileLockView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+pub fn add_to_linker_sync<T: FileLockView + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
     async_bindings::types::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     sync_bindings::descriptor_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     sync_bindings::path_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;

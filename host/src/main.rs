@@ -14,7 +14,10 @@ fn main() -> ExitCode {
         Err(err) => {
             // The whole cause chain, on one line.
             let message = format!("{err:#}");
-            eprintln!("error: {}", message.split_whitespace().collect::<Vec<_>>().join(" "));
+            eprintln!(
+                "error: {}",
+                message.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
             ExitCode::FAILURE
         }
     }

@@ -87,7 +87,13 @@ mod tests {
 
     #[test]
     fn relative_paths_inside_are_accepted() {
-        for path in ["a.lock", "sub/a.lock", "./a.lock", "sub/../a.lock", "a/b/../../c"] {
+        for path in [
+            "a.lock",
+            "sub/a.lock",
+            "./a.lock",
+            "sub/../a.lock",
+            "a/b/../../c",
+        ] {
             assert!(check_relative(path).is_ok(), "{path}");
         }
     }
@@ -95,14 +101,20 @@ mod tests {
     #[test]
     fn escaping_or_malformed_paths_are_bad_paths() {
         for path in ["", "/etc/passwd", "../a.lock", "sub/../../a.lock", "a\0b"] {
-            assert!(matches!(check_relative(path), Err(LockError::BadPath)), "{path:?}");
+            assert!(
+                matches!(check_relative(path), Err(LockError::BadPath)),
+                "{path:?}"
+            );
         }
     }
 
     #[test]
     fn the_directory_itself_is_not_lockable() {
         for path in [".", "sub/..", "./"] {
-            assert!(matches!(check_relative(path), Err(LockError::NotLockable)), "{path:?}");
+            assert!(
+                matches!(check_relative(path), Err(LockError::NotLockable)),
+                "{path:?}"
+            );
         }
     }
 }

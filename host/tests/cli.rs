@@ -41,7 +41,11 @@ fn hold(dir: &Path, args: &[&str]) -> Child {
 fn one_line_error(output: &Output) -> String {
     assert!(!output.status.success(), "expected a failure: {output:?}");
     let stderr = String::from_utf8(output.stderr.clone()).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "expected one line, got:\n{stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "expected one line, got:\n{stderr}"
+    );
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     stderr
@@ -52,7 +56,10 @@ fn run_holds_a_real_lock_until_the_guest_exits() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("x.lock");
     let mut child = hold(dir.path(), &["x.lock", "exclusive", "1500"]);
-    assert!(!flock_n(&file), "flock -n got the lock `portalocker run` holds");
+    assert!(
+        !flock_n(&file),
+        "flock -n got the lock `portalocker run` holds"
+    );
     assert!(child.wait().unwrap().success());
     assert!(flock_n(&file));
 }
@@ -69,7 +76,10 @@ fn two_run_processes_exclude_each_other_and_pass_exit_codes() {
         .output()
         .unwrap();
     assert_eq!(second.status.code(), Some(2), "{second:?}");
-    assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "error: already-locked");
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout).trim(),
+        "error: already-locked"
+    );
     assert!(first.wait().unwrap().success());
 }
 
@@ -94,7 +104,10 @@ fn env_reaches_the_guest_and_dir_defaults_to_the_same_name() {
 #[test]
 fn user_errors_are_one_line_and_fail() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = portalocker().args(["run", "no-such.wasm"]).output().unwrap();
+    let missing = portalocker()
+        .args(["run", "no-such.wasm"])
+        .output()
+        .unwrap();
     assert!(one_line_error(&missing).contains("no-such.wasm"));
 
     let garbage = dir.path().join("garbage.wasm");
@@ -103,7 +116,15 @@ fn user_errors_are_one_line_and_fail() {
     assert!(one_line_error(&not_component).contains("not a WebAssembly component"));
 
     let bad_dir = portalocker()
-        .args(["run", "--dir", "/no/such/dir::/", "hold", "x", "shared", "0"])
+        .args([
+            "run",
+            "--dir",
+            "/no/such/dir::/",
+            "hold",
+            "x",
+            "shared",
+            "0",
+        ])
         .output()
         .unwrap();
     assert!(one_line_error(&bad_dir).contains("/no/such/dir"));
@@ -123,7 +144,11 @@ fn demo_loses_updates_without_locks_and_none_with_them() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let locked = stdout
         .lines()
         .find(|l| l.starts_with("with locks"))
@@ -133,5 +158,8 @@ fn demo_loses_updates_without_locks_and_none_with_them() {
     assert_eq!(cells[2], "400", "{stdout}");
     assert_eq!(cells[3], "400", "{stdout}");
     assert_eq!(cells[4], "0", "{stdout}");
-    assert!(stdout.lines().any(|l| l.starts_with("without locks")), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("without locks")),
+        "{stdout}"
+    );
 }

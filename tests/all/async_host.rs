@@ -94,7 +94,10 @@ fn waiting_guest_does_not_stop_others_and_cancelling_leaves_no_lock() {
                 assert!(done.unwrap(), "the other guest failed");
             }
         }
-        assert_eq!(std::fs::read_to_string(sandbox.path("count.txt")).unwrap(), "20");
+        assert_eq!(
+            std::fs::read_to_string(sandbox.path("count.txt")).unwrap(),
+            "20"
+        );
         // Cancel the waiting call: drop its future and then its store.
     });
     holder.release();
@@ -121,7 +124,10 @@ fn timed_out_future_never_takes_the_lock_later() {
     // The store is still alive; the embedder dropped only the call.
     holder.release();
     runtime.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
-    assert!(native::can_lock(&path, Mode::Exclusive), "a cancelled wait took the lock");
+    assert!(
+        native::can_lock(&path, Mode::Exclusive),
+        "a cancelled wait took the lock"
+    );
     drop(waiting_store);
 }
 
@@ -131,10 +137,14 @@ fn trapped_guest_keeps_its_lock_until_the_store_is_dropped() {
     let path = sandbox.path("x.lock");
     let linker = linker();
     let (mut store, stdout) = store(&sandbox, &["x.lock"]);
-    let result = single_threaded().block_on(run(&linker, &mut store, guests::FILELOCK_PANIC_HOLDING));
+    let result =
+        single_threaded().block_on(run(&linker, &mut store, guests::FILELOCK_PANIC_HOLDING));
     assert!(result.is_err(), "the guest should trap");
     assert!(String::from_utf8_lossy(&stdout.contents()).contains("locked"));
     assert!(!native::flock_n(&path), "the lock was not real");
     drop(store);
-    assert!(native::flock_n(&path), "dropping the store did not release the lock");
+    assert!(
+        native::flock_n(&path),
+        "dropping the store did not release the lock"
+    );
 }

@@ -38,6 +38,10 @@ fn counters_under_the_lock_end_exact() {
     for guest in guests {
         guest.join().unwrap().assert_success();
     }
-    let total: u64 = std::fs::read_to_string(&path).unwrap().trim().parse().unwrap();
+    let total: u64 = std::fs::read_to_string(&path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(total, (INSTANCES as u64 + 1) * INCREMENTS);
 }

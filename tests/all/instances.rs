@@ -12,11 +12,17 @@ fn second_instance_code(layer: &str, first: &str, second: &str) -> i32 {
     let file = sandbox.path("x.lock");
     let holder = sandbox.spawn(guests::HOLD, &["--layer", layer, "x.lock", first, "3000"]);
     assert!(
-        eventually(Duration::from_secs(20), || !native::can_lock(&file, Mode::Exclusive)),
+        eventually(Duration::from_secs(20), || !native::can_lock(
+            &file,
+            Mode::Exclusive
+        )),
         "instance A never took the lock"
     );
     let code = sandbox
-        .run(guests::HOLD, &["--layer", layer, "--try", "x.lock", second, "0"])
+        .run(
+            guests::HOLD,
+            &["--layer", layer, "--try", "x.lock", second, "0"],
+        )
         .code();
     holder.join().unwrap().assert_success();
     code

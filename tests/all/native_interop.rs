@@ -18,15 +18,23 @@ fn guest_lock_is_seen_natively(layer: &str, mode: &str) {
         eventually(LONG, || !native::can_lock(&file, Mode::Exclusive)),
         "the guest never took the lock"
     );
-    assert!(!native::flock_n(&file), "flock -n got the lock the guest holds");
+    assert!(
+        !native::flock_n(&file),
+        "flock -n got the lock the guest holds"
+    );
     assert_eq!(
         native::can_lock(&file, Mode::Shared),
         mode == "shared",
         "a native shared lock must coexist only with a shared guest lock"
     );
     let run = guest.join().unwrap();
-    run.assert_success().assert_line("locked").assert_line("released");
-    assert!(native::flock_n(&file), "flock -n fails after the guest released");
+    run.assert_success()
+        .assert_line("locked")
+        .assert_line("released");
+    assert!(
+        native::flock_n(&file),
+        "flock -n fails after the guest released"
+    );
     assert!(native::can_lock(&file, Mode::Exclusive));
 }
 
@@ -52,7 +60,10 @@ fn native_holder_makes_guest_try_lock_fail_with_contention() {
     for layer in ["path", "handle"] {
         for mode in ["shared", "exclusive"] {
             sandbox
-                .run(guests::HOLD, &["--layer", layer, "--try", "x.lock", mode, "0"])
+                .run(
+                    guests::HOLD,
+                    &["--layer", layer, "--try", "x.lock", mode, "0"],
+                )
                 .assert_code(2)
                 .assert_line("error: already-locked");
         }
@@ -76,7 +87,10 @@ fn guest_wait_with_timeout_times_out_while_native_holds() {
     let sandbox = Sandbox::new();
     let _holder = Holder::lock(&sandbox.path("x.lock"), Mode::Exclusive);
     sandbox
-        .run(guests::HOLD, &["--timeout", "200", "x.lock", "exclusive", "0"])
+        .run(
+            guests::HOLD,
+            &["--timeout", "200", "x.lock", "exclusive", "0"],
+        )
         .assert_code(3)
         .assert_line("error: timed-out");
 }

@@ -20,8 +20,13 @@ fn filelock_handle_contended() {
     let _holder = Holder::lock(&sandbox.path("x.lock"), Mode::Exclusive);
     let run = sandbox.run(guests::FILELOCK_HANDLE_CONTENDED, &["x.lock"]);
     run.assert_success().assert_line("ok");
-    let waited = run.value("elapsed_ms").expect("the guest reports elapsed_ms");
-    assert!(waited >= 300, "timed out after {waited} ms, before its 300 ms timeout");
+    let waited = run
+        .value("elapsed_ms")
+        .expect("the guest reports elapsed_ms");
+    assert!(
+        waited >= 300,
+        "timed out after {waited} ms, before its 300 ms timeout"
+    );
 }
 
 #[test]
@@ -52,8 +57,8 @@ fn filelock_path_sandbox() {
     std::fs::write(sandbox.path("target.txt"), "inside").unwrap();
     std::os::unix::fs::symlink(&secret, sandbox.path("link-out")).unwrap();
     std::os::unix::fs::symlink("target.txt", sandbox.path("link-in")).unwrap();
-    let fifo = std::ffi::CString::new(sandbox.path("fifo").into_os_string().into_encoded_bytes())
-        .unwrap();
+    let fifo =
+        std::ffi::CString::new(sandbox.path("fifo").into_os_string().into_encoded_bytes()).unwrap();
     // SAFETY: `fifo` is a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
 
@@ -113,7 +118,10 @@ fn filelock_wait() {
         let mut holder = Holder::lock(&path, Mode::Exclusive);
         let guest = sandbox.spawn(guests::FILELOCK_WAIT, &["x.lock", layer]);
         std::thread::sleep(Duration::from_millis(300));
-        assert!(!guest.is_finished(), "the {layer} guest did not wait for the holder");
+        assert!(
+            !guest.is_finished(),
+            "the {layer} guest did not wait for the holder"
+        );
         holder.release();
         let run = guest.join().unwrap();
         run.assert_success().assert_line("ok");

@@ -55,7 +55,11 @@ pub fn demo(instances: usize, increments: u64) -> anyhow::Result<ExitCode> {
     }
     let locked = &rounds[1];
     if locked.got != locked.expected {
-        bail!("with locks the counter ended at {} instead of {}", locked.got, locked.expected);
+        bail!(
+            "with locks the counter ended at {} instead of {}",
+            locked.got,
+            locked.expected
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -69,7 +73,11 @@ fn run_round(
     increments: u64,
     lock: bool,
 ) -> anyhow::Result<Round> {
-    let name = if lock { "counter-locked.txt" } else { "counter-unlocked.txt" };
+    let name = if lock {
+        "counter-locked.txt"
+    } else {
+        "counter-unlocked.txt"
+    };
     let no_lock = (!lock).then_some("--no-lock");
     let start = Instant::now();
     let mut native = Command::new(std::env::current_exe()?)
@@ -105,7 +113,10 @@ fn run_round(
     for outcome in outcomes {
         if let Exit::Trap(trap) = &outcome.exit {
             let stderr = String::from_utf8_lossy(&outcome.stderr);
-            let why = stderr.lines().find(|l| l.contains("panicked")).unwrap_or("");
+            let why = stderr
+                .lines()
+                .find(|l| l.contains("panicked"))
+                .unwrap_or("");
             bail!("a counter guest trapped: {} {why}", trap.root_cause());
         }
         if outcome.exit.code() != 0 {

@@ -26,9 +26,10 @@ pub fn run(
     let compiled = runner
         .compile(&bytes)
         .with_context(|| format!("`{component}`"))?;
-    let program = Path::new(component)
-        .file_stem()
-        .map_or_else(|| component.to_owned(), |s| s.to_string_lossy().into_owned());
+    let program = Path::new(component).file_stem().map_or_else(
+        || component.to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    );
     let invocation = Invocation {
         args: std::iter::once(program).chain(args).collect(),
         env,
@@ -54,7 +55,11 @@ fn load(component: &str) -> anyhow::Result<Vec<u8>> {
         Some(bytes) => Ok(bytes.to_vec()),
         None => bail!(
             "no such component file or example guest: `{component}` (examples: {})",
-            examples::ALL.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+            examples::ALL
+                .iter()
+                .map(|(name, _)| *name)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

@@ -1,0 +1,99 @@
+//! Advisory file locks for WebAssembly components: portalocker for WASI.
+//!
+//! ```no_run
+//! use std::io::{Seek, SeekFrom, Write};
+//! use std::time::Duration;
+//!
+//! use portalocker_guest::Lock;
+//!
+//! # fn main() -> std::io::Result<()> {
+//! // Open (creating it if needed) and lock a file by its guest path, waiting
+//! // at most one second for other holders to let go.
+//! let mut guard = Lock::new("data/log.txt")
+//!     .exclusive()
+//!     .timeout(Duration::from_secs(1))
+//!     .acquire()?;
+//! let lines = guard.contents_string()?.lines().count();
+//! guard.seek(SeekFrom::End(0))?;
+//! writeln!(guard, "entry {lines}")?;
+//! // Dropping the guard releases the lock too; `release` reports errors.
+//! guard.release()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! This crate is the guest side of the `portalocker:filelock` WIT package. The
+//! host (a wasmtime embedding) takes the locks on real files, so a guest's lock
+//! excludes other guests, other instances and native processes using
+//! `flock(2)` alike. The locks are *advisory*: they exclude other lockers, not
+//! readers or writers that do not lock.
+//!
+//! There are two layers, as in Python's portalocker:
+//!
+//! * The **path layer**, [`Lock`]: a builder that resolves a guest path
+//!   against the preopened directories (as `std::fs` does), opens the file and
+//!   locks it in one step, and hands back a [`LockGuard`] that reads, writes
+//!   and seeks the locked file and releases the lock when dropped.
+//! * The **handle layer**, [`lock`], [`lock_timeout`], [`try_lock`] and
+//!   [`unlock`]: lock the open file behind a
+//!   [`wasip2::filesystem::types::Descriptor`] the guest already holds (see
+//!   [`preopens::open_file`] to open one by path).
+//!
+//! Locks belong to the *open file*, as with `flock(2)`: two descriptors opened
+//! separately on the same file conflict with each other like two processes do.
+//!
+//! Every failure is an [`Error`] whose [`ErrorKind`] names the WIT
+//! `lock-error` case; it converts into [`std::io::Error`], so `?` works in
+//! functions returning `std::io::Result`.
+
+mod bindings;
+mod error;
+mod guard;
+mod handle;
+mod lock;
+mod mode;
+pub mod preopens;
+
+pub use error::{Error, ErrorKind};
+pub use guard::LockGuard;
+pub use handle::{lock, lock_timeout, try_lock, unlock};
+pub use lock::Lock;
+pub use mode::Mode;
+
+/// The raw bindings of the `portalocker:filelock` WIT interfaces, for callers
+/// who want the host's functions and resources exactly as the WIT declares
+/// them.
+///
+/// The WASI types in them are the [`wasip2`] crate's own.
+///
+/// # Examples
+///
+/// ```no_run
+/// use portalocker_guest::wit::path_lock::FileLock;
+/// use portalocker_guest::wit::types::{LockMode, LockOptions};
+///
+/// # fn main() -> Result<(), portalocker_guest::Error> {
+/// let (dir, relative) = portalocker_guest::preopens::resolve("app.lock")?;
+/// let options = LockOptions {
+///     mode: LockMode::Exclusive,
+///     timeout: None,
+///     create: true,
+///     write: true,
+///     truncate: false,
+/// };
+/// let lock = FileLock::acquire(&dir, &relative, options).map_err(|e| {
+///     portalocker_guest::ErrorKind::from(e)
+/// });
+/// assert!(lock.is_ok());
+/// # Ok(())
+/// # }
+/// ```
+pub mod wit {
+    pub use crate::bindings::portalocker::filelock::{descriptor_lock, path_lock, types};
+}
+
+/// Converts a [`std::time::Duration`] to the WIT `duration` (nanoseconds),
+/// saturating at `u64::MAX` (about 584 years, as good as forever).
+fn duration_nanos(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}

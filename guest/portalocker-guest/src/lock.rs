@@ -1,0 +1,305 @@
+//! The path layer: [`Lock`], a builder that opens a file by path and locks it
+//! in one step (portalocker's `Lock('somefile', timeout=1)`).
+
+use std::time::Duration;
+
+use wasip2::filesystem::types::Descriptor;
+
+use crate::bindings::portalocker::filelock::path_lock::FileLock;
+use crate::bindings::portalocker::filelock::types::LockOptions;
+use crate::{Error, LockGuard, Mode, duration_nanos, preopens};
+
+/// How to open and lock a file by path; [`acquire`](Lock::acquire) does it.
+///
+/// The defaults: an [exclusive](Lock::exclusive) lock, [waiting as long as it
+/// takes](Lock::wait_forever), the file [created](Lock::create) when missing
+/// and opened for [reading and writing](Lock::write), [not
+/// truncated](Lock::truncate). A `Lock` can be acquired any number of times.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::io::Write;
+/// use std::time::Duration;
+///
+/// use portalocker_guest::Lock;
+///
+/// # fn main() -> std::io::Result<()> {
+/// // portalocker's Lock('data/log.txt', 'w', timeout=1)
+/// let mut guard = Lock::new("data/log.txt")
+///     .exclusive()
+///     .truncate(true)
+///     .timeout(Duration::from_secs(1))
+///     .acquire()?;
+/// writeln!(guard, "only this instance writes here")?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a `Lock` only describes a lock: call `acquire` to take it"]
+pub struct Lock {
+    path: String,
+    mode: Mode,
+    timeout: Option<Duration>,
+    create: bool,
+    write: bool,
+    truncate: bool,
+}
+
+impl Lock {
+    /// Describes a lock on the file at the guest path `path`, with the
+    /// defaults: exclusive, wait forever, create, write, no truncate.
+    ///
+    /// The path is only looked at by [`acquire`](Lock::acquire) (a guest path,
+    /// resolved against the preopened directories) or
+    /// [`acquire_in`](Lock::acquire_in) (a path relative to a directory).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let _guard = portalocker_guest::Lock::new("app.lock").acquire()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn new(path: impl Into<String>) -> Self {
+        Lock {
+            path: path.into(),
+            mode: Mode::Exclusive,
+            timeout: None,
+            create: true,
+            write: true,
+            truncate: false,
+        }
+    }
+
+    /// The path this lock is for, as given to [`Lock::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(portalocker_guest::Lock::new("a.lock").path(), "a.lock");
+    /// ```
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Takes a shared lock: other shared holders may hold it at the same time
+    /// (portalocker's `LOCK_SH`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let guard = portalocker_guest::Lock::new("config.toml").shared().write(false).acquire()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn shared(self) -> Self {
+        self.mode(Mode::Shared)
+    }
+
+    /// Takes an exclusive lock, the default: one holder at a time
+    /// (portalocker's `LOCK_EX`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let guard = portalocker_guest::Lock::new("state.json").exclusive().acquire()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn exclusive(self) -> Self {
+        self.mode(Mode::Exclusive)
+    }
+
+    /// Takes the lock in `mode`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use portalocker_guest::{Lock, Mode};
+    ///
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let guard = Lock::new("state.json").mode(Mode::Shared).acquire()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Waits at most `timeout` for conflicting holders to let go; a zero
+    /// timeout makes exactly one attempt (as [`no_wait`](Lock::no_wait)).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let guard = portalocker_guest::Lock::new("a.lock").timeout(Duration::from_secs(1)).acquire()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Makes exactly one attempt: [`acquire`](Lock::acquire) fails with
+    /// [`ErrorKind::AlreadyLocked`](crate::ErrorKind::AlreadyLocked) when the
+    /// lock is held elsewhere. The same as a zero timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// match portalocker_guest::Lock::new("a.lock").no_wait().acquire() {
+    ///     Ok(_guard) => println!("ours"),
+    ///     Err(e) if e.is_contention() => println!("busy"),
+    ///     Err(e) => panic!("{e}"),
+    /// }
+    /// ```
+    pub fn no_wait(self) -> Self {
+        self.timeout(Duration::ZERO)
+    }
+
+    /// Waits as long as it takes, the default.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let lock = portalocker_guest::Lock::new("a.lock").timeout(Duration::from_secs(1));
+    /// let guard = lock.wait_forever().acquire()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn wait_forever(mut self) -> Self {
+        self.timeout = None;
+        self
+    }
+
+    /// Whether to create the file, empty, when it does not exist (default:
+    /// true). Needs a directory that allows writes.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use portalocker_guest::{ErrorKind, Lock};
+    ///
+    /// let err = Lock::new("missing.lock").create(false).acquire().unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::NotFound);
+    /// ```
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
+    /// Whether to open the file for writing as well as reading (default:
+    /// true). Needs a directory that allows writes; without it the file is
+    /// read-only.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let guard = portalocker_guest::Lock::new("config.toml").shared().write(false).acquire()?;
+    /// println!("{}", guard.contents_string()?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn write(mut self, write: bool) -> Self {
+        self.write = write;
+        self
+    }
+
+    /// Whether to truncate the file to zero length once the lock is held,
+    /// never before, so a holder's data is never disturbed by a waiter
+    /// (default: false; portalocker's `'w'` mode). Needs
+    /// [`write`](Lock::write) and an [exclusive](Lock::exclusive) lock.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let mut guard = portalocker_guest::Lock::new("out.txt").truncate(true).acquire()?;
+    /// guard.write_all(b"fresh")?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn truncate(mut self, truncate: bool) -> Self {
+        self.truncate = truncate;
+        self
+    }
+
+    /// Opens and locks the file at the guest path, resolved against the
+    /// preopened directories like `std::fs` does (see [`preopens`]).
+    ///
+    /// # Errors
+    ///
+    /// One [`ErrorKind`](crate::ErrorKind) per WIT `lock-error` case:
+    /// `AlreadyLocked` (no wait, held elsewhere), `TimedOut`, `NotPermitted`,
+    /// `NotLockable` (not a regular file), `BadPath` (empty, no preopen
+    /// contains it, leaves the directory), `NotFound` (missing, without
+    /// `create`), `InvalidOptions` (`truncate` without `write` or with a
+    /// shared lock), `Io`. Nothing is created, truncated or locked when
+    /// acquiring fails.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let guard = portalocker_guest::Lock::new("/data/app.lock").acquire()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn acquire(&self) -> Result<LockGuard, Error> {
+        let (dir, relative) = preopens::resolve(&self.path)?;
+        self.acquire_at(&dir, &relative)
+    }
+
+    /// Opens and locks the file at this lock's path taken relative to the
+    /// directory descriptor `dir`, under the sandbox rules of
+    /// `wasi:filesystem`: the path is passed to the host as it is, and must be
+    /// relative and stay inside `dir`.
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire`](Lock::acquire); also `BadPath` for an absolute path and
+    /// `BadDescriptor` when `dir` is not a directory.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use portalocker_guest::{Lock, preopens};
+    ///
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let (data, _) = preopens::resolve("/data")?;
+    /// let guard = Lock::new("cache/app.lock").acquire_in(&data)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn acquire_in(&self, dir: &Descriptor) -> Result<LockGuard, Error> {
+        self.acquire_at(dir, &self.path)
+    }
+
+    fn acquire_at(&self, dir: &Descriptor, relative: &str) -> Result<LockGuard, Error> {
+        let options = LockOptions {
+            mode: self.mode.into(),
+            timeout: self.timeout.map(duration_nanos),
+            create: self.create,
+            write: self.write,
+            truncate: self.truncate,
+        };
+        let lock = FileLock::acquire(dir, relative, options)
+            .map_err(|e| Error::new(e, "lock", Some(&self.path)).with_detail(self.mode.as_str()))?;
+        LockGuard::new(lock, self.path.clone())
+    }
+}

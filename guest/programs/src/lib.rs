@@ -1,0 +1,133 @@
+//! Helpers shared by the guest programs in `src/bin`: argument handling, exit
+//! codes, and the self-checks of the scenario programs.
+//!
+//! Each program is a `wasi:cli` command that prints its results on stdout; a
+//! failed check panics, which traps the instance and fails the host's test.
+
+use std::io::Write;
+use std::time::Instant;
+
+use portalocker_guest::{Error, ErrorKind, Mode};
+use wasip2::filesystem::types::Descriptor;
+
+/// The program's arguments, without the program name.
+pub fn args() -> Vec<String> {
+    std::env::args().skip(1).collect()
+}
+
+/// Flushes stdout and stderr and exits with `code`.
+///
+/// Uses `wasi:cli/exit.exit-with-code`, since `std::process::exit` reports
+/// every non-zero code as 1 on `wasm32-wasip2`.
+pub fn exit(code: u8) -> ! {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    wasip2::cli::exit::exit_with_code(code);
+    // Not reached: the host ends the instance.
+    std::process::exit(i32::from(code))
+}
+
+/// The exit code for a failure of `kind`: 2 for `already-locked`, 3 for
+/// `timed-out`, 1 for anything else.
+pub fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::AlreadyLocked => 2,
+        ErrorKind::TimedOut => 3,
+        _ => 1,
+    }
+}
+
+/// Reports `error` (the line `error: <kind>` on stdout, the message on
+/// stderr) and exits with [`exit_code`].
+pub fn fail(error: &Error) -> ! {
+    println!("error: {}", error.kind().name());
+    eprintln!("{error}");
+    exit(exit_code(error.kind()))
+}
+
+/// Prints `message` and the usage line on stderr and exits with code 1.
+pub fn usage(usage: &str, message: &str) -> ! {
+    eprintln!("error: {message}");
+    eprintln!("usage: {usage}");
+    exit(1)
+}
+
+/// Parses a lock mode: `shared` or `exclusive`.
+pub fn parse_mode(mode: &str) -> Option<Mode> {
+    match mode {
+        "shared" => Some(Mode::Shared),
+        "exclusive" => Some(Mode::Exclusive),
+        _ => None,
+    }
+}
+
+/// Prints stdout's pending output now (the host reads it while we run).
+pub fn flush() {
+    std::io::stdout().flush().expect("flush stdout");
+}
+
+/// Milliseconds since `start`.
+pub fn elapsed_ms(start: Instant) -> u128 {
+    start.elapsed().as_millis()
+}
+
+/// Checks that `result` failed with `expected`, after printing the line
+/// `<case>: <kind>` (`<case>: ok` on success); returns the error.
+#[track_caller]
+pub fn expect_kind<T>(case: &str, result: Result<T, Error>, expected: ErrorKind) -> Error {
+    match result {
+        Ok(_) => {
+            println!("{case}: ok");
+            panic!("{case}: expected {}, but it succeeded", expected.name());
+        }
+        Err(error) => {
+            println!("{case}: {}", error.kind().name());
+            assert_eq!(error.kind(), expected, "{case}: {error}");
+            error
+        }
+    }
+}
+
+/// Checks that `result` succeeded, after printing the line `<case>: ok`
+/// (`<case>: <kind>` on failure); returns the value.
+#[track_caller]
+pub fn expect_ok<T>(case: &str, result: Result<T, Error>) -> T {
+    match result {
+        Ok(value) => {
+            println!("{case}: ok");
+            value
+        }
+        Err(error) => {
+            println!("{case}: {}", error.kind().name());
+            panic!("{case}: expected success: {error}");
+        }
+    }
+}
+
+/// Reads the whole file behind `file`, from its start.
+pub fn read_all(file: &Descriptor) -> Vec<u8> {
+    let mut contents = Vec::new();
+    loop {
+        let (chunk, end) = file
+            .read(64 * 1024, contents.len() as u64)
+            .expect("read the file");
+        contents.extend_from_slice(&chunk);
+        if end || chunk.is_empty() {
+            return contents;
+        }
+    }
+}
+
+/// Replaces the whole content of the file behind `file` with `data`.
+pub fn overwrite(file: &Descriptor, data: &[u8]) {
+    let mut written = 0;
+    while written < data.len() {
+        let n = file
+            .write(&data[written..], written as u64)
+            .expect("write the file");
+        assert!(n > 0, "the host wrote nothing");
+        written += n as usize;
+    }
+    file.set_size(data.len() as u64)
+        .expect("set the file's size");
+}
