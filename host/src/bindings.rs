@@ -17,6 +17,8 @@ wasmtime::component::bindgen!({
     with: {
         "wasi": wasmtime_wasi::p2::bindings,
         "portalocker:filelock/path-lock.file-lock": crate::path_lock::FileLock,
+        "portalocker:filelock/path-lock.pending-file-lock": crate::request::PendingFileLock,
+        "portalocker:filelock/descriptor-lock.pending-lock": crate::request::PendingLock,
     },
     trappable_error_type: {
         "portalocker:filelock/types.lock-error" => crate::error::LockFailure,
@@ -33,6 +35,10 @@ pub mod sync {
             "wasi": wasmtime_wasi::p2::bindings,
             "portalocker:filelock/types": super::portalocker::filelock::types,
             "portalocker:filelock/path-lock.file-lock": crate::path_lock::FileLock,
+            "portalocker:filelock/path-lock.pending-file-lock": crate::request::PendingFileLock,
+            "portalocker:filelock/descriptor-lock.pending-lock": crate::request::PendingLock,
+        "portalocker:filelock/path-lock.pending-file-lock": crate::request::PendingFileLock,
+        "portalocker:filelock/descriptor-lock.pending-lock": crate::request::PendingLock,
         },
         trappable_error_type: {
             "portalocker:filelock/types.lock-error" => crate::error::LockFailure,

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::bindings::sync::Command;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use crate::{FileLockCtx, FileLockCtxView, FileLockView};
@@ -94,7 +94,8 @@ pub enum Stdio {
     /// The host process's own stdout and stderr.
     #[default]
     Inherit,
-    /// Collected in memory and returned in the [`Outcome`].
+    /// Collected in memory and returned in the [`Outcome`]; stdin is
+    /// [`Invocation::stdin`].
     Capture,
 }
 
@@ -109,6 +110,9 @@ pub struct Invocation {
     pub preopens: Vec<Preopen>,
     /// Where the guest's output goes.
     pub stdio: Stdio,
+    /// The guest's stdin with [`Stdio::Capture`] (with [`Stdio::Inherit`] it
+    /// reads the host's stdin).
+    pub stdin: Vec<u8>,
     /// The file-lock configuration of the run's store.
     pub locks: FileLockCtx,
 }
@@ -235,7 +239,9 @@ impl CommandRunner {
             Stdio::Capture => {
                 let stdout = MemoryOutputPipe::new(CAPTURE_CAPACITY);
                 let stderr = MemoryOutputPipe::new(CAPTURE_CAPACITY);
-                wasi.stdout(stdout.clone()).stderr(stderr.clone());
+                wasi.stdin(MemoryInputPipe::new(invocation.stdin.clone()))
+                    .stdout(stdout.clone())
+                    .stderr(stderr.clone());
                 Some((stdout, stderr))
             }
         };

@@ -13,8 +13,14 @@ pub const HOLD: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hold.wasm"));
 /// and releases. With `--no-lock` it does the same without locking.
 pub const COUNTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/counter.wasm"));
 
+/// `wait_any PATH [TIMEOUT_MS]`: requests an exclusive lock on PATH and waits,
+/// in one `wasi:io/poll` call, for whichever comes first: the lock (prints
+/// `acquired`), a timer (prints `timeout`; 2000 ms by default) or a line on
+/// stdin (prints `stdin: LINE`).
+pub const WAIT_ANY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wait_any.wasm"));
+
 /// Every example guest by the name `portalocker run` knows it by.
-pub const ALL: &[(&str, &[u8])] = &[("hold", HOLD), ("counter", COUNTER)];
+pub const ALL: &[(&str, &[u8])] = &[("hold", HOLD), ("counter", COUNTER), ("wait_any", WAIT_ANY)];
 
 /// The embedded example guest called `name`, if there is one.
 pub fn by_name(name: &str) -> Option<&'static [u8]> {

@@ -9,7 +9,9 @@ use crate::bindings::sync::portalocker::filelock::{descriptor_lock, path_lock};
 use crate::ctx::FileLockCtxView;
 use crate::error::LockFailure;
 use crate::path_lock::FileLock;
+use crate::request::{Collected, PendingFileLock, PendingLock};
 use wasmtime_wasi::runtime::in_tokio;
+use wasmtime_wasi_io::poll::DynPollable;
 
 impl descriptor_lock::Host for FileLockCtxView<'_> {
     fn lock(
@@ -27,6 +29,32 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
 
     fn unlock(&mut self, file: Resource<Descriptor>) -> Result<(), LockFailure> {
         self.unlock_descriptor(&file)
+    }
+
+    fn request_lock(
+        &mut self,
+        file: Resource<Descriptor>,
+        mode: LockMode,
+        timeout: Option<u64>,
+    ) -> wasmtime::Result<Resource<PendingLock>> {
+        self.request_descriptor_lock(&file, mode, timeout)
+    }
+}
+
+impl descriptor_lock::HostPendingLock for FileLockCtxView<'_> {
+    fn subscribe(
+        &mut self,
+        request: Resource<PendingLock>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        self.subscribe_descriptor_request(request)
+    }
+
+    fn get(&mut self, request: Resource<PendingLock>) -> wasmtime::Result<Collected<()>> {
+        self.collect_descriptor_request(&request)
+    }
+
+    fn drop(&mut self, request: Resource<PendingLock>) -> wasmtime::Result<()> {
+        self.drop_descriptor_request(request)
     }
 }
 
@@ -60,5 +88,34 @@ impl path_lock::HostFileLock for FileLockCtxView<'_> {
 
     fn drop(&mut self, lock: Resource<FileLock>) -> wasmtime::Result<()> {
         self.drop_lock(lock)
+    }
+
+    fn request(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+        options: LockOptions,
+    ) -> wasmtime::Result<Resource<PendingFileLock>> {
+        self.request_path(&dir, &path, options)
+    }
+}
+
+impl path_lock::HostPendingFileLock for FileLockCtxView<'_> {
+    fn subscribe(
+        &mut self,
+        request: Resource<PendingFileLock>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        self.subscribe_path_request(request)
+    }
+
+    fn get(
+        &mut self,
+        request: Resource<PendingFileLock>,
+    ) -> wasmtime::Result<Collected<Resource<FileLock>>> {
+        self.collect_path_request(&request)
+    }
+
+    fn drop(&mut self, request: Resource<PendingFileLock>) -> wasmtime::Result<()> {
+        self.drop_path_request(request)
     }
 }

@@ -17,9 +17,10 @@
 //!
 //! ```
 //! use portalocker_host::{FileLockCtx, FileLockCtxView, FileLockView};
-//! use wasmtime::component::{Linker, ResourceTable};
+//! use wasmtime::component::{Component, Linker, ResourceTable};
 //! use wasmtime::{Engine, Store};
-//! use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+//! use wasmtime_wasi::p2::bindings::sync::Command;
+//! use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 //!
 //! struct State {
 //!     wasi: WasiCtx,
@@ -45,15 +46,18 @@
 //!     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
 //!     portalocker_host::add_to_linker_sync(&mut linker)?;
 //!
+//!     // A guest that locks `/x.lock` in a temporary directory for 10 ms.
 //!     let dir = tempfile::tempdir()?;
 //!     let wasi = WasiCtx::builder()
-//!         .preopened_dir(dir.path(), "/", wasmtime_wasi::FsPerms::ReadWrite)?
+//!         .args(&["hold", "x.lock", "exclusive", "10"])
+//!         .preopened_dir(dir.path(), "/", FsPerms::ReadWrite)?
 //!         .build();
 //!     let state = State { wasi, locks: FileLockCtx::default(), table: ResourceTable::new() };
 //!     let mut store = Store::new(&engine, state);
-//!     // Instantiate a `wasi:cli/command` component with `linker` and run it,
-//!     // e.g. with `wasmtime_wasi::p2::bindings::sync::Command`.
-//!     # let _ = &mut store;
+//!     let component = Component::new(&engine, portalocker_host::examples::HOLD)?;
+//!     let command = Command::instantiate(&mut store, &component, &linker)?;
+//!     let exit = command.wasi_cli_run().call_run(&mut store)?;
+//!     assert!(exit.is_ok());
 //!     Ok(())
 //! }
 //! ```
@@ -89,6 +93,7 @@ mod host_sync;
 mod open;
 mod os_lock;
 mod path_lock;
+mod request;
 pub mod wait;
 
 use wasmtime::component::Linker;
@@ -97,6 +102,7 @@ pub use crate::bindings::portalocker::filelock::types::{LockError, LockMode, Loc
 pub use crate::ctx::{FileLockCtx, FileLockCtxBuilder, FileLockCtxView, FileLockView};
 pub use crate::error::LockFailure;
 pub use crate::path_lock::FileLock;
+pub use crate::request::{PendingFileLock, PendingLock};
 pub use wasmtime::component::ResourceTable;
 
 use crate::bindings::portalocker::filelock as async_bindings;

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::{self, Descriptor};
 use wasmtime_wasi::{FsPerms, OpenMode};
+use wasmtime_wasi_io::poll::DynPollable;
 
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
 use crate::ctx::FileLockCtxView;
 use crate::error::{LockFailure, file_error};
 use crate::open::{self, OpenRequest};
 use crate::os_lock;
+use crate::request::{Collected, PendingFileLock, Request};
 use crate::wait::{self, Patience};
 
 /// A held lock on a file the host opened for a guest: the host side of the
@@ -84,18 +86,19 @@ fn check_options(options: &LockOptions) -> Result<(), LockError> {
 }
 
 impl FileLockCtxView<'_> {
-    /// Opens `path` inside the directory `dir` and locks it as `options` say.
-    pub(crate) async fn acquire_path(
-        &mut self,
+    /// Opens `path` inside the directory `dir` for the lock `options` ask for,
+    /// without locking it yet. Nothing here waits.
+    fn open_for_lock(
+        &self,
         dir: &Resource<Descriptor>,
         path: &str,
-        options: LockOptions,
-    ) -> Result<Resource<FileLock>, LockFailure> {
-        check_options(&options)?;
+        options: &LockOptions,
+    ) -> Result<File, LockFailure> {
         let dir = match self.table.get(dir)? {
             Descriptor::Dir(dir) => dir,
             Descriptor::File(_) => return Err(LockError::BadDescriptor.into()),
         };
+        check_options(options)?;
         let modifies = options.write || options.create || options.truncate;
         if modifies && dir.perms.write_not_permitted() {
             return Err(LockError::NotPermitted.into());
@@ -105,22 +108,92 @@ impl FileLockCtxView<'_> {
             create: options.create,
             write: options.write,
         };
-        let file = open::open_lock_file(&dir.dir, path, request)?;
+        Ok(open::open_lock_file(&dir.dir, path, request)?)
+    }
 
+    /// The wait that turns an opened file into a held [`FileLock`]: the same
+    /// future for `acquire` and for `request`.
+    fn lock_opened(
+        &self,
+        file: File,
+        options: LockOptions,
+    ) -> impl Future<Output = Result<FileLock, LockError>> + Send + 'static {
+        let policy = self.ctx.wait;
+        let allow_blocking_current_thread = self.ctx.allow_blocking_current_thread;
+        // The timeout counts from the call, not from the first poll.
         let patience = Patience::from_timeout(options.timeout);
-        wait::acquire(&file, options.mode, patience, self.ctx.wait).await?;
-        let lock = FileLock {
-            file: Arc::new(file),
-            mode: options.mode,
-            write: options.write,
-            held: true,
-            allow_blocking_current_thread: self.ctx.allow_blocking_current_thread,
-        };
-        // Only now, with the lock held, may the old contents go.
-        if options.truncate {
-            lock.file.set_len(0).map_err(|err| file_error(&err))?;
+        async move {
+            wait::acquire(&file, options.mode, patience, policy).await?;
+            let lock = FileLock {
+                file: Arc::new(file),
+                mode: options.mode,
+                write: options.write,
+                held: true,
+                allow_blocking_current_thread,
+            };
+            // Only now, with the lock held, may the old contents go.
+            if options.truncate {
+                lock.file.set_len(0).map_err(|err| file_error(&err))?;
+            }
+            Ok(lock)
         }
+    }
+
+    /// Opens `path` inside the directory `dir` and locks it as `options` say.
+    pub(crate) async fn acquire_path(
+        &mut self,
+        dir: &Resource<Descriptor>,
+        path: &str,
+        options: LockOptions,
+    ) -> Result<Resource<FileLock>, LockFailure> {
+        let file = self.open_for_lock(dir, path, &options)?;
+        let lock = self.lock_opened(file, options).await?;
         Ok(self.table.push(lock)?)
+    }
+
+    /// Asks for the lock [`Self::acquire_path`] would take, answered later.
+    pub(crate) fn request_path(
+        &mut self,
+        dir: &Resource<Descriptor>,
+        path: &str,
+        options: LockOptions,
+    ) -> wasmtime::Result<Resource<PendingFileLock>> {
+        let request = match self.open_for_lock(dir, path, &options) {
+            Ok(file) => Request::waiting(self.lock_opened(file, options)),
+            Err(LockFailure::Guest(err)) => Request::answered(Err(err)),
+            Err(LockFailure::Trap(trap)) => return Err(trap),
+        };
+        Ok(self.table.push(PendingFileLock::new(request))?)
+    }
+
+    /// A pollable for a path-layer request.
+    pub(crate) fn subscribe_path_request(
+        &mut self,
+        request: Resource<PendingFileLock>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        wasmtime_wasi_io::poll::subscribe(self.table, request)
+    }
+
+    /// The WIT `pending-file-lock.get`.
+    pub(crate) fn collect_path_request(
+        &mut self,
+        request: &Resource<PendingFileLock>,
+    ) -> wasmtime::Result<Collected<Resource<FileLock>>> {
+        match self.table.get_mut(request)?.collect() {
+            Some(Ok(Ok(lock))) => Ok(Some(Ok(Ok(self.table.push(lock)?)))),
+            Some(Ok(Err(err))) => Ok(Some(Ok(Err(err)))),
+            Some(Err(())) => Ok(Some(Err(()))),
+            None => Ok(None),
+        }
+    }
+
+    /// Drops a path-layer request, cancelling it if it is still waiting.
+    pub(crate) fn drop_path_request(
+        &mut self,
+        request: Resource<PendingFileLock>,
+    ) -> wasmtime::Result<()> {
+        self.table.delete(request)?;
+        Ok(())
     }
 
     /// The mode of a held lock resource.

@@ -107,7 +107,7 @@ pub(crate) async fn acquire(
             }
         };
         sleep(pause).await;
-        interval = (interval * 2).min(policy.max_interval);
+        interval = interval.saturating_mul(2).min(policy.max_interval);
     }
 }
 

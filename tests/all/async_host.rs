@@ -148,3 +148,37 @@ fn trapped_guest_keeps_its_lock_until_the_store_is_dropped() {
         "dropping the store did not release the lock"
     );
 }
+
+#[test]
+pub(crate) fn filelock_request_counter() {
+    const GUESTS: usize = 4;
+    const ROUNDS: u64 = 25;
+    let sandbox = Sandbox::new();
+    let path = sandbox.path("count.txt");
+    // Every guest starts out waiting: this process holds the lock first.
+    let mut holder = Holder::lock(&path, Mode::Exclusive);
+    let linker = linker();
+    single_threaded().block_on(async {
+        let mut guests = tokio::task::JoinSet::new();
+        for _ in 0..GUESTS {
+            let (mut store, stdout) = store(&sandbox, &["count.txt", &ROUNDS.to_string()]);
+            let linker = linker.clone();
+            guests.spawn(async move {
+                let done = run(&linker, &mut store, guests::FILELOCK_REQUEST_COUNTER).await;
+                (done.unwrap(), stdout)
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        holder.release();
+        while let Some(joined) = guests.join_next().await {
+            let (ok, stdout) = joined.unwrap();
+            assert!(ok, "{}", String::from_utf8_lossy(&stdout.contents()));
+        }
+    });
+    let total: u64 = std::fs::read_to_string(&path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(total, GUESTS as u64 * ROUNDS);
+}

@@ -5,4 +5,5 @@ mod async_host;
 mod counter;
 mod instances;
 mod native_interop;
+mod requests;
 mod scenarios;

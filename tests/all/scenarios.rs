@@ -6,6 +6,9 @@ use std::time::Duration;
 use portalocker_tests::native::{self, Holder, Mode};
 use portalocker_tests::{Sandbox, guests};
 
+use crate::async_host::*;
+use crate::requests::*;
+
 macro_rules! assert_test_exists {
     ($name:ident) => {
         #[expect(unused_imports, reason = "only checks that the test exists")]

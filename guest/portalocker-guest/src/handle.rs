@@ -6,7 +6,8 @@ use std::time::Duration;
 use wasip2::filesystem::types::Descriptor;
 
 use crate::bindings::portalocker::filelock::descriptor_lock;
-use crate::{Error, Mode, duration_nanos};
+use crate::bindings::portalocker::filelock::types::LockError;
+use crate::{Error, Mode, PendingLock, duration_nanos};
 
 /// Locks the open file behind `file` in `mode`, waiting as long as another
 /// holder has it in a conflicting mode.
@@ -38,8 +39,7 @@ use crate::{Error, Mode, duration_nanos};
 /// # }
 /// ```
 pub fn lock(file: &Descriptor, mode: Mode) -> Result<(), Error> {
-    descriptor_lock::lock(file, mode.into(), None)
-        .map_err(|e| Error::new(e, "lock", None).with_detail(mode.as_str()))
+    descriptor_lock::lock(file, mode.into(), None).map_err(|e| lock_error(e, mode))
 }
 
 /// Locks the open file behind `file` in `mode`, waiting at most `timeout` for
@@ -75,7 +75,7 @@ pub fn lock(file: &Descriptor, mode: Mode) -> Result<(), Error> {
 /// ```
 pub fn lock_timeout(file: &Descriptor, mode: Mode, timeout: Duration) -> Result<(), Error> {
     descriptor_lock::lock(file, mode.into(), Some(duration_nanos(timeout)))
-        .map_err(|e| Error::new(e, "lock", None).with_detail(mode.as_str()))
+        .map_err(|e| lock_error(e, mode))
 }
 
 /// Locks the open file behind `file` in `mode` if that is possible at once.
@@ -101,8 +101,7 @@ pub fn lock_timeout(file: &Descriptor, mode: Mode, timeout: Duration) -> Result<
 /// # }
 /// ```
 pub fn try_lock(file: &Descriptor, mode: Mode) -> Result<(), Error> {
-    descriptor_lock::try_lock(file, mode.into())
-        .map_err(|e| Error::new(e, "lock", None).with_detail(mode.as_str()))
+    descriptor_lock::try_lock(file, mode.into()).map_err(|e| lock_error(e, mode))
 }
 
 /// Releases the lock held through the open file behind `file`. Releasing a
@@ -129,4 +128,43 @@ pub fn try_lock(file: &Descriptor, mode: Mode) -> Result<(), Error> {
 /// ```
 pub fn unlock(file: &Descriptor) -> Result<(), Error> {
     descriptor_lock::unlock(file).map_err(|e| Error::new(e, "unlock", None))
+}
+
+/// Asks for a lock on the open file behind `file` in `mode` without waiting
+/// for it: the same request as [`lock`] (`timeout` `None`) or
+/// [`lock_timeout`], answered later through the returned [`PendingLock`].
+///
+/// Wait for the answer with [`PendingLock::wait`], or poll
+/// [`PendingLock::subscribe`] together with other pollables (timers,
+/// streams, sockets) and collect it with [`PendingLock::try_get`]. Dropping
+/// the request before its answer is collected cancels it: no lock is held
+/// because of it afterwards.
+///
+/// Never fails here: errors that need no waiting (a directory, a FIFO) make
+/// the request ready at once, with the error.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use portalocker_guest::{Mode, preopens, request_lock};
+///
+/// # fn main() -> Result<(), portalocker_guest::Error> {
+/// let file = preopens::open_file("app.lock", true, true)?;
+/// let request = request_lock(&file, Mode::Exclusive, Some(Duration::from_secs(1)));
+/// // ... do other work, poll `request.subscribe()` with other pollables ...
+/// request.wait()?;
+/// // The lock is held through `file` until `unlock(&file)` or until it is closed.
+/// # Ok(())
+/// # }
+/// ```
+pub fn request_lock(file: &Descriptor, mode: Mode, timeout: Option<Duration>) -> PendingLock {
+    let pending = descriptor_lock::request_lock(file, mode.into(), timeout.map(duration_nanos));
+    PendingLock::new(pending, mode)
+}
+
+/// The error of a failed handle-layer lock in `mode`.
+pub(crate) fn lock_error(error: LockError, mode: Mode) -> Error {
+    Error::new(error, "lock", None).with_detail(mode.as_str())
 }

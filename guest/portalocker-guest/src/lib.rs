@@ -34,13 +34,54 @@
 //!   against the preopened directories (as `std::fs` does), opens the file and
 //!   locks it in one step, and hands back a [`LockGuard`] that reads, writes
 //!   and seeks the locked file and releases the lock when dropped.
-//! * The **handle layer**, [`lock`], [`lock_timeout`], [`try_lock`] and
-//!   [`unlock`]: lock the open file behind a
+//! * The **handle layer**, [`lock`], [`lock_timeout`], [`try_lock`],
+//!   [`request_lock`] and [`unlock`]: lock the open file behind a
 //!   [`wasip2::filesystem::types::Descriptor`] the guest already holds (see
 //!   [`preopens::open_file`] to open one by path).
 //!
 //! Locks belong to the *open file*, as with `flock(2)`: two descriptors opened
 //! separately on the same file conflict with each other like two processes do.
+//!
+//! # Waiting for a lock together with other events
+//!
+//! Both layers can also *ask* for a lock without waiting for it:
+//! [`Lock::request`] returns a [`LockRequest`] and [`request_lock`] a
+//! [`PendingLock`]. Their `subscribe` gives a `wasi:io/poll`
+//! [`Pollable`](wasip2::io::poll::Pollable) that becomes ready once the
+//! request has an answer, so a guest can wait for a lock, a timer, a stream
+//! and a socket in one [`poll`](wasip2::io::poll::poll), and react to
+//! whichever comes first. Dropping a request whose answer was not collected
+//! cancels it, and no lock stays held because of it.
+//!
+//! This is the piece WASI itself lacks: `wasi:filesystem` had lock functions
+//! in its drafts, and they were removed before WASI 0.2 partly because the
+//! blocking lock calls had no integration with `pollable`
+//! ([WebAssembly/wasi-filesystem#136](https://github.com/WebAssembly/wasi-filesystem/pull/136)).
+//!
+//! ```no_run
+//! use portalocker_guest::Lock;
+//! use wasip2::clocks::monotonic_clock::subscribe_duration;
+//! use wasip2::io::poll::poll;
+//!
+//! # fn main() -> Result<(), portalocker_guest::Error> {
+//! let request = Lock::new("data/cache.json").exclusive().request()?;
+//! let lock_ready = request.subscribe();
+//! let timer = subscribe_duration(500_000_000); // nanoseconds: 500 ms
+//! let ready = poll(&[&lock_ready, &timer]);
+//! // Pollables are children of what they watch: drop them first.
+//! drop((lock_ready, timer));
+//! if ready.contains(&0) {
+//!     // The answer is there: `wait` returns at once.
+//!     let guard = request.wait()?;
+//!     println!("{} bytes cached", guard.size()?);
+//! } else {
+//!     // The timer won. Dropping the request cancels it.
+//!     println!("the cache is busy; going on without it");
+//!     drop(request);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! Every failure is an [`Error`] whose [`ErrorKind`] names the WIT
 //! `lock-error` case; it converts into [`std::io::Error`], so `?` works in
@@ -53,12 +94,14 @@ mod handle;
 mod lock;
 mod mode;
 pub mod preopens;
+mod request;
 
 pub use error::{Error, ErrorKind};
 pub use guard::LockGuard;
-pub use handle::{lock, lock_timeout, try_lock, unlock};
+pub use handle::{lock, lock_timeout, request_lock, try_lock, unlock};
 pub use lock::Lock;
 pub use mode::Mode;
+pub use request::{LockRequest, PendingLock};
 
 /// The raw bindings of the `portalocker:filelock` WIT interfaces, for callers
 /// who want the host's functions and resources exactly as the WIT declares

@@ -6,10 +6,12 @@ use std::time::Duration;
 use wasip2::filesystem::types::Descriptor;
 
 use crate::bindings::portalocker::filelock::path_lock::FileLock;
-use crate::bindings::portalocker::filelock::types::LockOptions;
-use crate::{Error, LockGuard, Mode, duration_nanos, preopens};
+use crate::bindings::portalocker::filelock::types::{LockError, LockOptions};
+use crate::{Error, LockGuard, LockRequest, Mode, duration_nanos, preopens};
 
-/// How to open and lock a file by path; [`acquire`](Lock::acquire) does it.
+/// How to open and lock a file by path; [`acquire`](Lock::acquire) does it,
+/// and [`request`](Lock::request) asks for it without waiting (for polling
+/// together with timers and streams).
 ///
 /// The defaults: an [exclusive](Lock::exclusive) lock, [waiting as long as it
 /// takes](Lock::wait_forever), the file [created](Lock::create) when missing
@@ -36,7 +38,7 @@ use crate::{Error, LockGuard, Mode, duration_nanos, preopens};
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use = "a `Lock` only describes a lock: call `acquire` to take it"]
+#[must_use = "a `Lock` only describes a lock: call `acquire` or `request` to take it"]
 pub struct Lock {
     path: String,
     mode: Mode,
@@ -50,9 +52,10 @@ impl Lock {
     /// Describes a lock on the file at the guest path `path`, with the
     /// defaults: exclusive, wait forever, create, write, no truncate.
     ///
-    /// The path is only looked at by [`acquire`](Lock::acquire) (a guest path,
-    /// resolved against the preopened directories) or
-    /// [`acquire_in`](Lock::acquire_in) (a path relative to a directory).
+    /// The path is only looked at by [`acquire`](Lock::acquire) and
+    /// [`request`](Lock::request) (a guest path, resolved against the
+    /// preopened directories) or [`acquire_in`](Lock::acquire_in) and
+    /// [`request_in`](Lock::request_in) (a path relative to a directory).
     ///
     /// # Examples
     ///
@@ -290,16 +293,103 @@ impl Lock {
         self.acquire_at(dir, &self.path)
     }
 
+    /// Asks for the lock [`acquire`](Lock::acquire) would take, without
+    /// waiting for it: the guest path is resolved against the preopened
+    /// directories and the host opens the file at once, but the answer comes
+    /// later, through the returned [`LockRequest`].
+    ///
+    /// Wait for the answer with [`LockRequest::wait`], or poll
+    /// [`LockRequest::subscribe`] together with other pollables (timers,
+    /// streams, sockets) and collect it with [`LockRequest::try_take`].
+    /// Dropping the request before its answer is collected cancels it: no lock
+    /// is held because of it afterwards. The lock's [timeout](Lock::timeout)
+    /// applies as for `acquire`.
+    ///
+    /// # Errors
+    ///
+    /// Only [`ErrorKind::BadPath`](crate::ErrorKind::BadPath) when the path is
+    /// empty or no preopened directory contains it. Every other failure of
+    /// [`acquire`](Lock::acquire) is the request's answer instead (errors that
+    /// need no waiting, such as `NotFound`, make it ready at once).
+    ///
+    /// # Examples
+    ///
+    /// Wait for the lock or for a timer, whichever comes first:
+    ///
+    /// ```no_run
+    /// use portalocker_guest::Lock;
+    /// use wasip2::clocks::monotonic_clock::subscribe_duration;
+    /// use wasip2::io::poll::poll;
+    ///
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let request = Lock::new("app.lock").exclusive().request()?;
+    /// let lock_ready = request.subscribe();
+    /// let timer = subscribe_duration(250_000_000); // nanoseconds: 250 ms
+    /// let ready = poll(&[&lock_ready, &timer]);
+    /// // A pollable is a child of the resource it watches: drop it first.
+    /// drop((lock_ready, timer));
+    /// if ready.contains(&0) {
+    ///     let guard = request.wait()?; // ready: returns at once
+    ///     println!("locked {}", guard.path());
+    /// } else {
+    ///     println!("still busy after 250 ms; working on something else");
+    ///     drop(request); // cancels the request
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn request(&self) -> Result<LockRequest, Error> {
+        let (dir, relative) = preopens::resolve(&self.path)?;
+        Ok(self.request_at(&dir, &relative))
+    }
+
+    /// Asks for the lock [`acquire_in`](Lock::acquire_in) would take, without
+    /// waiting for it: this lock's path is taken relative to the directory
+    /// descriptor `dir`. See [`request`](Lock::request).
+    ///
+    /// Never fails here: every failure (including `BadPath` and
+    /// `BadDescriptor`) is the request's answer, ready at once.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use portalocker_guest::{Lock, preopens};
+    ///
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let (data, _) = preopens::resolve("/data")?;
+    /// let request = Lock::new("cache/app.lock").request_in(&data);
+    /// let guard = request.wait()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn request_in(&self, dir: &Descriptor) -> LockRequest {
+        self.request_at(dir, &self.path)
+    }
+
     fn acquire_at(&self, dir: &Descriptor, relative: &str) -> Result<LockGuard, Error> {
-        let options = LockOptions {
+        let lock = FileLock::acquire(dir, relative, self.options())
+            .map_err(|e| lock_error(e, &self.path, self.mode))?;
+        LockGuard::new(lock, self.path.clone())
+    }
+
+    fn request_at(&self, dir: &Descriptor, relative: &str) -> LockRequest {
+        let pending = FileLock::request(dir, relative, self.options());
+        LockRequest::new(pending, self.path.clone(), self.mode)
+    }
+
+    /// The WIT `lock-options` of this lock.
+    fn options(&self) -> LockOptions {
+        LockOptions {
             mode: self.mode.into(),
             timeout: self.timeout.map(duration_nanos),
             create: self.create,
             write: self.write,
             truncate: self.truncate,
-        };
-        let lock = FileLock::acquire(dir, relative, options)
-            .map_err(|e| Error::new(e, "lock", Some(&self.path)).with_detail(self.mode.as_str()))?;
-        LockGuard::new(lock, self.path.clone())
+        }
     }
+}
+
+/// The error of a failed path-layer lock on `path` in `mode`.
+pub(crate) fn lock_error(error: LockError, path: &str, mode: Mode) -> Error {
+    Error::new(error, "lock", Some(path)).with_detail(mode.as_str())
 }

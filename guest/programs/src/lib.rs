@@ -7,8 +7,9 @@
 use std::io::Write;
 use std::time::Instant;
 
-use portalocker_guest::{Error, ErrorKind, Mode};
+use portalocker_guest::{Error, ErrorKind, LockGuard, LockRequest, Mode};
 use wasip2::filesystem::types::Descriptor;
+use wasip2::io::poll::{Pollable, poll};
 
 /// The program's arguments, without the program name.
 pub fn args() -> Vec<String> {
@@ -130,4 +131,33 @@ pub fn overwrite(file: &Descriptor, data: &[u8]) {
     }
     file.set_size(data.len() as u64)
         .expect("set the file's size");
+}
+
+/// The number a counter file holds under its lock: 0 when it is empty.
+/// Anything else than a decimal number is a bug worth a trap.
+pub fn parse_counter(contents: &[u8]) -> u64 {
+    let text = std::str::from_utf8(contents).expect("the counter file is UTF-8");
+    let text = text.trim();
+    if text.is_empty() {
+        0
+    } else {
+        text.parse()
+            .unwrap_or_else(|_| panic!("the counter file holds {text:?}, not a number"))
+    }
+}
+
+/// Polls `pollable` alone until it is ready.
+pub fn poll_ready(pollable: &Pollable) {
+    assert_eq!(poll(&[pollable]), [0], "poll of one pollable");
+}
+
+/// Waits for `request`'s answer by polling its pollable (not
+/// `LockRequest::wait`), then takes it.
+pub fn poll_take(request: &LockRequest) -> Result<LockGuard, Error> {
+    let ready = request.subscribe();
+    poll_ready(&ready);
+    drop(ready);
+    request
+        .try_take()
+        .expect("the answer is there once the pollable is ready")
 }

@@ -31,7 +31,7 @@ enum Command {
         #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
         env: Vec<(String, String)>,
         /// A component file, or the name of an embedded example guest
-        /// (`hold`, `counter`).
+        /// (`hold`, `counter`, `wait_any`).
         component: String,
         /// Arguments passed to the guest.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -18,7 +18,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use portalocker_guest::{Error, Lock, preopens};
-use portalocker_programs::{args, fail, flush, overwrite, read_all, usage};
+use portalocker_programs::{args, fail, flush, overwrite, parse_counter, read_all, usage};
 
 const USAGE: &str = "counter [--no-lock] PATH N";
 
@@ -67,25 +67,12 @@ fn parse_torn(contents: &[u8]) -> u64 {
     digits.parse().unwrap_or(0)
 }
 
-/// The number a locked counter file holds: 0 when it is empty. Anything else
-/// under the lock is a bug worth a trap.
-fn parse(contents: &[u8]) -> u64 {
-    let text = std::str::from_utf8(contents).expect("the counter file is UTF-8");
-    let text = text.trim();
-    if text.is_empty() {
-        0
-    } else {
-        text.parse()
-            .unwrap_or_else(|_| panic!("the counter file holds {text:?}, not a number"))
-    }
-}
-
 /// Increments under an exclusive lock, `n` times.
 fn count_locked(path: &str, n: u64) -> Result<(), Error> {
     let lock = Lock::new(path).exclusive().create(true).write(true);
     for _ in 0..n {
         let mut guard = lock.acquire()?;
-        let value = parse(&guard.contents()?);
+        let value = parse_counter(&guard.contents()?);
         sleep(PAUSE);
         guard.set_contents((value + 1).to_string().as_bytes())?;
         guard.release()?;
