@@ -1,6 +1,9 @@
 //! The blocking `Host` traits: the same lock logic as the async ones, driven
 //! to completion on the calling thread.
 
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 
@@ -10,8 +13,21 @@ use crate::ctx::FileLockCtxView;
 use crate::error::LockFailure;
 use crate::path_lock::FileLock;
 use crate::request::{Collected, PendingFileLock, PendingLock};
-use wasmtime_wasi::runtime::in_tokio;
 use wasmtime_wasi_io::poll::DynPollable;
+
+/// Drives `future` to its end on this thread. An uncontended lock call
+/// finishes on its first poll, so that poll is made directly; only a call that
+/// has to wait enters the Tokio runtime (and its timers).
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => wasmtime_wasi::runtime::in_tokio(future),
+    }
+}
 
 impl descriptor_lock::Host for FileLockCtxView<'_> {
     fn lock(
@@ -20,7 +36,7 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
         mode: LockMode,
         timeout: Option<u64>,
     ) -> Result<(), LockFailure> {
-        in_tokio(self.lock_descriptor(&file, mode, timeout))
+        block_on(self.lock_descriptor(&file, mode, timeout))
     }
 
     fn try_lock(&mut self, file: Resource<Descriptor>, mode: LockMode) -> Result<(), LockFailure> {
@@ -67,7 +83,7 @@ impl path_lock::HostFileLock for FileLockCtxView<'_> {
         path: String,
         options: LockOptions,
     ) -> Result<Resource<FileLock>, LockFailure> {
-        in_tokio(self.acquire_path(&dir, &path, options))
+        block_on(self.acquire_path(&dir, &path, options))
     }
 
     fn mode(&mut self, lock: Resource<FileLock>) -> wasmtime::Result<LockMode> {

@@ -4,61 +4,20 @@
 use std::pin::pin;
 use std::time::Duration;
 
-use portalocker_host::{FileLockCtx, FileLockCtxView, FileLockView};
+use portalocker_tests::embed::{self, State, async_linker};
 use portalocker_tests::native::{self, Holder, Mode};
-use portalocker_tests::{Sandbox, component, engine, guests};
+use portalocker_tests::{Sandbox, component, guests};
 use wasmtime::Store;
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::Linker;
 use wasmtime_wasi::p2::bindings::Command;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
-
-struct State {
-    wasi: WasiCtx,
-    locks: FileLockCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl FileLockView for State {
-    fn filelock(&mut self) -> FileLockCtxView<'_> {
-        FileLockCtxView {
-            ctx: &self.locks,
-            table: &mut self.table,
-        }
-    }
-}
 
 fn linker() -> Linker<State> {
-    let mut linker = Linker::new(engine());
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-    portalocker_host::add_to_linker_async(&mut linker).unwrap();
-    linker
+    async_linker()
 }
 
-/// A store for `args`, preopening the sandbox as `/`, with stdout captured.
 fn store(sandbox: &Sandbox, args: &[&str]) -> (Store<State>, MemoryOutputPipe) {
-    let stdout = MemoryOutputPipe::new(1 << 16);
-    let wasi = WasiCtx::builder()
-        .args(&[&["guest"], args].concat())
-        .preopened_dir(sandbox.root(), "/", FsPerms::ReadWrite)
-        .unwrap()
-        .stdout(stdout.clone())
-        .build();
-    let state = State {
-        wasi,
-        locks: FileLockCtx::default(),
-        table: ResourceTable::new(),
-    };
-    (Store::new(engine(), state), stdout)
+    embed::store(sandbox.root(), args)
 }
 
 /// Runs `guest` with `args` in `store`; Ok(true) for a successful exit.

@@ -6,6 +6,7 @@ pub mod guests {
     //! Paths of the guest components built by `build.rs`.
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
+pub mod embed;
 pub mod native;
 
 use std::collections::HashMap;

@@ -1,0 +1,50 @@
+//! `bench_wait LAYER PATH TIMEOUT_MS`: waits for an exclusive lock on PATH
+//! (handle layer `lock` with a timeout, or path layer `acquire` with a
+//! timeout) and prints `t1=<wall-clock ns>` the moment it returns, then
+//! releases. The host compares t1 with the moment the holder unlocked.
+
+use std::time::{Duration, SystemTime};
+
+use portalocker_guest::{Lock, Mode, lock_timeout, preopens, unlock};
+use portalocker_programs::{args, fail, usage};
+
+const USAGE: &str = "bench_wait handle|path PATH TIMEOUT_MS";
+
+fn wall_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("a wall clock after 1970")
+        .as_nanos()
+}
+
+fn main() {
+    let [layer, path, timeout] = args()
+        .try_into()
+        .unwrap_or_else(|_| usage(USAGE, "three arguments"));
+    let timeout = Duration::from_millis(
+        timeout
+            .parse()
+            .unwrap_or_else(|_| usage(USAGE, "TIMEOUT_MS")),
+    );
+    let t1 = match layer.as_str() {
+        "handle" => {
+            let file = preopens::open_file(&path, true, true).unwrap_or_else(|err| fail(&err));
+            lock_timeout(&file, Mode::Exclusive, timeout).unwrap_or_else(|err| fail(&err));
+            let t1 = wall_ns();
+            unlock(&file).unwrap_or_else(|err| fail(&err));
+            t1
+        }
+        "path" => {
+            let guard = Lock::new(path)
+                .exclusive()
+                .timeout(timeout)
+                .acquire()
+                .unwrap_or_else(|err| fail(&err));
+            let t1 = wall_ns();
+            drop(guard);
+            t1
+        }
+        _ => usage(USAGE, "LAYER is handle or path"),
+    };
+    println!("t1={t1}");
+}

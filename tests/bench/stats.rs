@@ -1,0 +1,20 @@
+//! Medians of samples.
+
+use std::time::Duration;
+
+/// The median of `samples` (the mean of the middle two for an even count).
+pub fn median(samples: &mut [f64]) -> f64 {
+    assert!(!samples.is_empty(), "no samples");
+    samples.sort_by(f64::total_cmp);
+    let mid = samples.len() / 2;
+    if samples.len() % 2 == 1 {
+        samples[mid]
+    } else {
+        (samples[mid - 1] + samples[mid]) / 2.0
+    }
+}
+
+/// Durations as microseconds.
+pub fn micros(samples: &[Duration]) -> Vec<f64> {
+    samples.iter().map(|d| d.as_secs_f64() * 1e6).collect()
+}

@@ -1,0 +1,71 @@
+//! A minimal embedding of the host for tests and benchmarks that need their
+//! own stores: async or sync linkers, a store per guest, captured stdout.
+
+use std::path::Path;
+
+use portalocker_host::{FileLockCtx, FileLockCtxView, FileLockView};
+use wasmtime::Store;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+
+use crate::engine;
+
+/// Store data: WASI, file locks and their shared table.
+pub struct State {
+    wasi: WasiCtx,
+    locks: FileLockCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl FileLockView for State {
+    fn filelock(&mut self) -> FileLockCtxView<'_> {
+        FileLockCtxView {
+            ctx: &self.locks,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A linker with WASI p2 and file locks, async flavour.
+pub fn async_linker() -> Linker<State> {
+    let mut linker = Linker::new(engine());
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("add WASI");
+    portalocker_host::add_to_linker_async(&mut linker).expect("add file locks");
+    linker
+}
+
+/// A linker with WASI p2 and file locks, sync flavour.
+pub fn sync_linker() -> Linker<State> {
+    let mut linker = Linker::new(engine());
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("add WASI");
+    portalocker_host::add_to_linker_sync(&mut linker).expect("add file locks");
+    linker
+}
+
+/// A store for a guest run with `args`, `root` preopened as `/`, and its
+/// stdout captured.
+pub fn store(root: &Path, args: &[&str]) -> (Store<State>, MemoryOutputPipe) {
+    let stdout = MemoryOutputPipe::new(1 << 16);
+    let wasi = WasiCtx::builder()
+        .args(&[&["guest"], args].concat())
+        .preopened_dir(root, "/", FsPerms::ReadWrite)
+        .expect("preopen")
+        .stdout(stdout.clone())
+        .build();
+    let state = State {
+        wasi,
+        locks: FileLockCtx::default(),
+        table: ResourceTable::new(),
+    };
+    (Store::new(engine(), state), stdout)
+}
