@@ -2,7 +2,9 @@
 //! to completion on the calling thread.
 
 use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
 
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
@@ -15,17 +17,32 @@ use crate::path_lock::FileLock;
 use crate::request::{Collected, PendingFileLock, PendingLock};
 use wasmtime_wasi_io::poll::DynPollable;
 
-/// Drives `future` to its end on this thread. An uncontended lock call
-/// finishes on its first poll, so that poll is made directly; only a call that
-/// has to wait enters the Tokio runtime (and its timers).
+/// Drives `future` to its end on this thread, parking the thread while the
+/// future waits. The wait futures need no executor of their own: their
+/// wake-ups come from the wake module (a `Notify`) and from timers that run
+/// on the ambient Tokio runtime's driver, and both wake this thread
+/// directly. That keeps a hand-off to one thread wake-up.
 fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(Thread);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => wasmtime_wasi::runtime::in_tokio(future),
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
     }
 }
 

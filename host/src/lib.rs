@@ -95,6 +95,7 @@ mod os_lock;
 mod path_lock;
 mod request;
 pub mod wait;
+mod wake;
 
 use wasmtime::component::Linker;
 

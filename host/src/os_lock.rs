@@ -39,7 +39,10 @@ pub(crate) fn try_lock(file: &File, mode: LockMode) -> io::Result<Attempt> {
     }
 }
 
-/// Releases whatever lock `file` holds; a file that holds none is fine.
+/// Releases whatever lock `file` holds (a file that holds none is fine), and
+/// wakes this process's waiters on the file.
 pub(crate) fn unlock(file: &File) -> io::Result<()> {
-    fs4::FileExt::unlock(file)
+    fs4::FileExt::unlock(file)?;
+    crate::wake::released(file);
+    Ok(())
 }

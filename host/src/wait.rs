@@ -3,38 +3,46 @@
 //! # Design
 //!
 //! A wait is a future that alternates a non-blocking attempt
-//! ([`os_lock::try_lock`]) with a timer sleep whose length doubles from
-//! [`WaitPolicy::min_interval`] up to [`WaitPolicy::max_interval`] and never
-//! runs past the caller's deadline. The properties the host promises follow
-//! from that shape:
+//! (`flock(2)` with `LOCK_NB`) with a pause that ends at the first of: a wake-up
+//! for the file (the private `wake` module: a release by this host, or the kernel
+//! granting the file's sentinel the lock), or a timer whose length doubles
+//! from [`WaitPolicy::min_interval`] up to [`WaitPolicy::max_interval`] and
+//! never runs past the caller's deadline. The timer is only a safety net (and
+//! the only way to notice releases where there is no sentinel, off Linux).
+//! The properties the host promises follow from that shape:
 //!
 //! - **No guest freezes the host.** The future never blocks a thread: in the
 //!   async linker a waiting guest yields its executor between attempts, so
 //!   other guests (even on a single-threaded executor) keep running. The sync
 //!   linker drives the same future to completion on the calling store's thread
 //!   only.
-//! - **Cancellation is exact.** The lock is only ever taken inside a
+//! - **Cancellation is exact.** The guest's lock is only ever taken inside a
 //!   non-blocking attempt made while the future is being polled. Dropping the
 //!   future (a cancelled call, a dropped store, an epoch deadline that ends the
-//!   guest) therefore stops the wait, and the lock is never taken afterwards.
-//!   No thread is left behind blocked in the kernel.
+//!   guest) therefore stops the wait, and the lock is never taken for the
+//!   guest afterwards. The only thread that blocks in the kernel is a file's
+//!   sentinel, on the host's own open file, never on the guest's.
 //! - **Timeouts are honoured.** Absent means wait forever; zero means exactly
 //!   one attempt; otherwise a last attempt is made at the deadline itself,
 //!   then the wait fails with `timed-out`.
 //! - **Only contention is retried.** Any other error ends the wait at once.
+//! - **Hand-off at wake-up speed.** A waiter learns of a release from a
+//!   wake-up, tens of microseconds after it, not at its next poll (see the
+//!   benchmark's P3 figure).
 //!
-//! The cost of this design is hand-off latency: a waiter notices a release at
-//! its next attempt, at most `max_interval` later. A blocking `flock` wakes in
-//! microseconds but cannot be cancelled; a later revision may add a
-//! kernel-blocking waiter behind the same function signature, interrupted on
-//! cancellation, as long as the cancellation guarantee above still holds.
+//! Waiters are woken all at once (`notify_waiters`); the first attempt wins.
+//! That is not first-come-first-served, and with many waiters it is a
+//! thundering herd of non-blocking attempts; a per-file queue that wakes one
+//! waiter at a time would make it fair.
 
 use std::fs::File;
+use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
 use crate::error::file_error;
 use crate::os_lock::{self, Attempt};
+use crate::wake::Registration;
 
 /// How a waiter paces its attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,15 +97,25 @@ pub(crate) async fn acquire(
     patience: Patience,
     policy: WaitPolicy,
 ) -> Result<(), LockError> {
+    match try_once(file, mode) {
+        Err(LockError::AlreadyLocked) if patience != Patience::Once => {}
+        done => return done,
+    }
+    let registration = Registration::new(file, mode);
     let mut interval = policy.min_interval;
     loop {
-        let contended = match try_once(file, mode) {
-            Err(LockError::AlreadyLocked) => LockError::AlreadyLocked,
+        // Listen before trying, so that a release between the attempt and
+        // the sleep still wakes this waiter.
+        let mut wake_up = pin!(registration.as_ref().map(Registration::notified));
+        if let Some(notified) = wake_up.as_mut().as_pin_mut() {
+            notified.enable();
+        }
+        match try_once(file, mode) {
+            Err(LockError::AlreadyLocked) => {}
             done => return done,
-        };
+        }
         let pause = match patience {
-            Patience::Once => return Err(contended),
-            Patience::Forever => interval,
+            Patience::Once | Patience::Forever => interval,
             Patience::Until(deadline) => {
                 let now = Instant::now();
                 if now >= deadline {
@@ -106,7 +124,15 @@ pub(crate) async fn acquire(
                 interval.min(deadline - now)
             }
         };
-        sleep(pause).await;
+        match wake_up.as_pin_mut() {
+            Some(notified) => {
+                tokio::select! {
+                    () = notified => {}
+                    () = sleep(pause) => {}
+                }
+            }
+            None => sleep(pause).await,
+        }
         interval = interval.saturating_mul(2).min(policy.max_interval);
     }
 }

@@ -24,7 +24,7 @@ enum Command {
     /// `wasmtime run`. The guest's exit code becomes this process's exit code
     /// (134 when the guest traps).
     Run {
-        /// Make a host directory visible to the guest: HOST[::GUEST].
+        /// Make a host directory visible to the guest: `HOST[::GUEST]`.
         #[arg(long = "dir", value_name = "HOST[::GUEST]")]
         dirs: Vec<Preopen>,
         /// Set an environment variable for the guest: NAME=VALUE.
