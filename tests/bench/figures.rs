@@ -130,7 +130,7 @@ fn hand_off(size: Size) -> Vec<Row> {
     let path = sandbox.path("x.lock");
     let baseline = median(&mut micros(&native_hand_offs(&path, size.handoffs)));
     let mut rows = Vec::new();
-    for layer in ["handle", "path"] {
+    for layer in ["handle", "path", "request"] {
         let samples = native_to_guest_hand_offs(&sandbox, layer, size.handoffs);
         rows.push(Row {
             figure: format!("P3 hand-off native→guest ({layer})"),

@@ -1,6 +1,7 @@
 //! `bench_wait LAYER PATH TIMEOUT_MS`: waits for an exclusive lock on PATH
-//! (handle layer `lock` with a timeout, or path layer `acquire` with a
-//! timeout) and prints `t1=<wall-clock ns>` the moment it returns, then
+//! (handle layer `lock` with a timeout, path layer `acquire` with a timeout,
+//! or a path-layer `request` with a timeout, waited for through its
+//! `wasi:io/poll` pollable) and prints `t1=<wall-clock ns>` the moment it returns, then
 //! releases. The host compares t1 with the moment the holder unlocked.
 
 use std::time::{Duration, SystemTime};
@@ -8,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use portalocker_guest::{Lock, Mode, lock_timeout, preopens, unlock};
 use portalocker_programs::{args, fail, usage};
 
-const USAGE: &str = "bench_wait handle|path PATH TIMEOUT_MS";
+const USAGE: &str = "bench_wait handle|path|request PATH TIMEOUT_MS";
 
 fn wall_ns() -> u128 {
     SystemTime::now()
@@ -44,7 +45,24 @@ fn main() {
             drop(guard);
             t1
         }
-        _ => usage(USAGE, "LAYER is handle or path"),
+        "request" => {
+            let request = Lock::new(path)
+                .exclusive()
+                .timeout(timeout)
+                .request()
+                .unwrap_or_else(|err| fail(&err));
+            let ready = request.subscribe();
+            ready.block();
+            let guard = request
+                .try_take()
+                .expect("a ready request has an answer")
+                .unwrap_or_else(|err| fail(&err));
+            let t1 = wall_ns();
+            drop(ready);
+            drop(guard);
+            t1
+        }
+        _ => usage(USAGE, "LAYER is handle, path or request"),
     };
     println!("t1={t1}");
 }
