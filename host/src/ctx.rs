@@ -44,10 +44,16 @@ impl FileLockCtxBuilder {
     /// lock over sooner at the cost of more attempts. `max` is raised to `min`
     /// if smaller.
     pub fn wait_intervals(mut self, min: Duration, max: Duration) -> Self {
-        self.ctx.wait = WaitPolicy {
-            min_interval: min,
-            max_interval: max.max(min),
-        };
+        self.ctx.wait.min_interval = min;
+        self.ctx.wait.max_interval = max.max(min);
+        self
+    }
+
+    /// Whether this store's waiters line up first-come-first-served with the
+    /// host's other fair waiters on the same file (the default), instead of
+    /// all racing for the lock when it is released.
+    pub fn fair(mut self, fair: bool) -> Self {
+        self.ctx.wait.fair = fair;
         self
     }
 

@@ -30,10 +30,9 @@
 //!   wake-up, tens of microseconds after it, not at its next poll (see the
 //!   benchmark's P3 figure).
 //!
-//! Waiters are woken all at once (`notify_waiters`); the first attempt wins.
-//! That is not first-come-first-served, and with many waiters it is a
-//! thundering herd of non-blocking attempts; a per-file queue that wakes one
-//! waiter at a time would make it fair.
+//! By default this host's waiters on a file are served first-come-first-served
+//! (see [`WaitPolicy::fair`]): a wake-up lets only the oldest waiter try, which
+//! also spares the file a thundering herd of attempts.
 
 use std::fs::File;
 use std::pin::pin;
@@ -42,7 +41,7 @@ use std::time::{Duration, Instant};
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
 use crate::error::file_error;
 use crate::os_lock::{self, Attempt};
-use crate::wake::Registration;
+use crate::wake::{self, Registration};
 
 /// How a waiter paces its attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +50,8 @@ pub struct WaitPolicy {
     pub min_interval: Duration,
     /// The longest pause between two attempts.
     pub max_interval: Duration,
+    /// Serve this host's waiters on a file first-come-first-served.
+    pub fair: bool,
 }
 
 impl Default for WaitPolicy {
@@ -58,6 +59,7 @@ impl Default for WaitPolicy {
         WaitPolicy {
             min_interval: Duration::from_micros(50),
             max_interval: Duration::from_millis(5),
+            fair: true,
         }
     }
 }
@@ -97,11 +99,16 @@ pub(crate) async fn acquire(
     patience: Patience,
     policy: WaitPolicy,
 ) -> Result<(), LockError> {
-    match try_once(file, mode) {
-        Err(LockError::AlreadyLocked) if patience != Patience::Once => {}
-        done => return done,
+    // A fair newcomer lines up behind this host's queued waiters instead of
+    // trying first.
+    let barge = !policy.fair || !wake::has_queue(file);
+    if barge || patience == Patience::Once {
+        match try_once(file, mode) {
+            Err(LockError::AlreadyLocked) if patience != Patience::Once => {}
+            done => return done,
+        }
     }
-    let registration = Registration::new(file, mode);
+    let registration = Registration::new(file, mode, policy.fair);
     let mut interval = policy.min_interval;
     loop {
         // Listen before trying, so that a release between the attempt and
@@ -110,9 +117,13 @@ pub(crate) async fn acquire(
         if let Some(notified) = wake_up.as_mut().as_pin_mut() {
             notified.enable();
         }
-        match try_once(file, mode) {
-            Err(LockError::AlreadyLocked) => {}
-            done => return done,
+        let at_deadline =
+            matches!(patience, Patience::Until(deadline) if Instant::now() >= deadline);
+        if at_deadline || registration.as_ref().is_none_or(Registration::may_try) {
+            match try_once(file, mode) {
+                Err(LockError::AlreadyLocked) => {}
+                done => return done,
+            }
         }
         let pause = match patience {
             Patience::Once | Patience::Forever => interval,

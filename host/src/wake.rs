@@ -15,6 +15,14 @@
 //!   grants the sentinel the lock, the sentinel releases it at once and wakes
 //!   the waiters, who then take the lock on their own open files.
 //!
+//! **Fairness.** Waiters of a store whose context asks for it
+//! ([`crate::FileLockCtxBuilder::fair`], the default) line up in a queue per
+//! file: a wake-up lets only the oldest try (or the run of shared waiters at
+//! the front), a failed attempt keeps its place, and a newcomer lines up
+//! behind a non-empty queue instead of trying first. Other waiters are all
+//! woken at once and race. The queue orders this host's waiters only; the
+//! kernel still arbitrates between them and other processes.
+//!
 //! The waiters still only take the lock in non-blocking attempts made while
 //! their future is polled, so cancelling a wait stays exact: a cancelled
 //! guest never holds the lock afterwards. What the sentinel adds, and the
@@ -24,7 +32,7 @@
 //! whose waiters all gave up stays blocked until the file is next released,
 //! then ends. One sentinel thread per contended file, not per waiter.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
@@ -67,8 +75,9 @@ impl FileId {
 /// The waiters of one file.
 struct Watch {
     id: FileId,
-    notify: Notify,
-    /// Waiters registered now, and how many of them want an exclusive lock.
+    /// Wakes every waiter that does not queue.
+    broadcast: Notify,
+    /// Waiters registered now, and the queue of those that wait their turn.
     waiters: Mutex<Waiters>,
 }
 
@@ -77,6 +86,50 @@ struct Waiters {
     total: usize,
     exclusive: usize,
     sentinel_running: bool,
+    /// First-come-first-served waiters, oldest first.
+    queue: VecDeque<Arc<Ticket>>,
+}
+
+/// A queued waiter's place in line.
+struct Ticket {
+    mode: LockMode,
+    notify: Notify,
+}
+
+impl Waiters {
+    /// How many tickets at the front of the queue may try now: the oldest,
+    /// and the shared ones right behind a shared oldest (shared holders
+    /// coexist, so they are served together).
+    fn served(&self) -> usize {
+        match self.queue.front() {
+            None => 0,
+            Some(first) if first.mode == LockMode::Exclusive => 1,
+            Some(_) => self
+                .queue
+                .iter()
+                .take_while(|t| t.mode == LockMode::Shared)
+                .count(),
+        }
+    }
+
+    /// Wakes the tickets that may try now.
+    fn wake_served(&self) {
+        for ticket in self.queue.iter().take(self.served()) {
+            ticket.notify.notify_one();
+        }
+    }
+}
+
+impl Watch {
+    /// The lock may be free: wake the non-queued waiters and the served
+    /// front of the queue.
+    fn wake(&self) {
+        self.broadcast.notify_waiters();
+        self.waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .wake_served();
+    }
 }
 
 impl Drop for Watch {
@@ -91,16 +144,47 @@ impl Drop for Watch {
     }
 }
 
+/// The watch of `id`, if anyone waits on it in this process.
+fn existing_watch(id: FileId) -> Option<Arc<Watch>> {
+    WATCHES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        .and_then(Weak::upgrade)
+}
+
+/// Whether waiters of this process queue for `file`: a fair newcomer must
+/// then line up behind them instead of trying first.
+pub(crate) fn has_queue(file: &File) -> bool {
+    if ACTIVE_WAITS.load(Ordering::SeqCst) == 0 {
+        return false;
+    }
+    FileId::of(file)
+        .and_then(existing_watch)
+        .is_some_and(|watch| {
+            !watch
+                .waiters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .queue
+                .is_empty()
+        })
+}
+
 /// A registered waiter; dropping it unregisters.
 pub(crate) struct Registration {
     watch: Arc<Watch>,
     mode: LockMode,
+    /// The waiter's place in line, when it waits its turn.
+    ticket: Option<Arc<Ticket>>,
 }
 
 impl Registration {
-    /// Registers a waiter for `mode` on `file`. `None` when the file's
-    /// identity cannot be read: the waiter then relies on polling alone.
-    pub(crate) fn new(file: &File, mode: LockMode) -> Option<Registration> {
+    /// Registers a waiter for `mode` on `file`; with `fair` it lines up
+    /// first-come-first-served behind the file's other fair waiters. `None`
+    /// when the file's identity cannot be read: the waiter then relies on
+    /// polling alone.
+    pub(crate) fn new(file: &File, mode: LockMode, fair: bool) -> Option<Registration> {
         let id = FileId::of(file)?;
         let watch = {
             let mut watches = WATCHES.lock().unwrap_or_else(|e| e.into_inner());
@@ -109,7 +193,7 @@ impl Registration {
                 None => {
                     let watch = Arc::new(Watch {
                         id,
-                        notify: Notify::new(),
+                        broadcast: Notify::new(),
                         waiters: Mutex::default(),
                     });
                     watches.insert(id, Arc::downgrade(&watch));
@@ -118,11 +202,20 @@ impl Registration {
             }
         };
         ACTIVE_WAITS.fetch_add(1, Ordering::SeqCst);
+        let ticket = fair.then(|| {
+            Arc::new(Ticket {
+                mode,
+                notify: Notify::new(),
+            })
+        });
         let start_sentinel = {
             let mut waiters = watch.waiters.lock().unwrap_or_else(|e| e.into_inner());
             waiters.total += 1;
             if mode == LockMode::Exclusive {
                 waiters.exclusive += 1;
+            }
+            if let Some(ticket) = &ticket {
+                waiters.queue.push_back(Arc::clone(ticket));
             }
             !std::mem::replace(&mut waiters.sentinel_running, true)
         };
@@ -133,13 +226,34 @@ impl Registration {
                 .unwrap_or_else(|e| e.into_inner())
                 .sentinel_running = false;
         }
-        Some(Registration { watch, mode })
+        Some(Registration {
+            watch,
+            mode,
+            ticket,
+        })
     }
 
-    /// A future that completes at the file's next wake-up. Enable it before
-    /// the attempt it should follow, so that no wake-up is missed.
+    /// A future that completes at this waiter's next wake-up. Enable it
+    /// before the attempt it should follow, so that no wake-up is missed.
     pub(crate) fn notified(&self) -> Notified<'_> {
-        self.watch.notify.notified()
+        match &self.ticket {
+            Some(ticket) => ticket.notify.notified(),
+            None => self.watch.broadcast.notified(),
+        }
+    }
+
+    /// Whether it is this waiter's turn to try: always for a waiter that does
+    /// not queue; for a queued one, when it is at the served front.
+    pub(crate) fn may_try(&self) -> bool {
+        let Some(ticket) = &self.ticket else {
+            return true;
+        };
+        let waiters = self.watch.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        waiters
+            .queue
+            .iter()
+            .take(waiters.served())
+            .any(|t| Arc::ptr_eq(t, ticket))
     }
 }
 
@@ -149,6 +263,16 @@ impl Drop for Registration {
         waiters.total -= 1;
         if self.mode == LockMode::Exclusive {
             waiters.exclusive -= 1;
+        }
+        if let Some(ticket) = &self.ticket
+            && let Some(place) = waiters.queue.iter().position(|t| Arc::ptr_eq(t, ticket))
+        {
+            waiters.queue.remove(place);
+            // Whoever is now at the front may have missed a wake-up while
+            // it was behind this waiter: let it try.
+            if place == 0 {
+                waiters.wake_served();
+            }
         }
         ACTIVE_WAITS.fetch_sub(1, Ordering::SeqCst);
     }
@@ -160,14 +284,8 @@ pub(crate) fn released(file: &File) {
     if ACTIVE_WAITS.load(Ordering::SeqCst) == 0 {
         return;
     }
-    let Some(id) = FileId::of(file) else { return };
-    let watch = WATCHES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&id)
-        .and_then(Weak::upgrade);
-    if let Some(watch) = watch {
-        watch.notify.notify_waiters();
+    if let Some(watch) = FileId::of(file).and_then(existing_watch) {
+        watch.wake();
     }
 }
 
@@ -225,7 +343,7 @@ mod sentinel {
                     .sentinel_running = false;
                 return;
             }
-            watch.notify.notify_waiters();
+            watch.wake();
             std::thread::sleep(SETTLE);
         }
     }

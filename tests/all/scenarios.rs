@@ -131,3 +131,29 @@ fn filelock_wait() {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "guest");
     }
 }
+
+#[test]
+fn filelock_queue_order() {
+    let sandbox = Sandbox::new();
+    let mut holder = Holder::lock(&sandbox.path("x.lock"), Mode::Exclusive);
+    let names = ["first", "second", "third", "fourth"];
+    let guests: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let guest = sandbox.spawn(guests::FILELOCK_QUEUE_ORDER, &["x.lock", name]);
+            // Let each guest line up before the next one starts.
+            std::thread::sleep(Duration::from_millis(300));
+            guest
+        })
+        .collect();
+    holder.release();
+    for guest in guests {
+        guest.join().unwrap().assert_success();
+    }
+    let order = std::fs::read_to_string(sandbox.path("order.txt")).unwrap();
+    assert_eq!(
+        order.lines().collect::<Vec<_>>(),
+        names,
+        "the host did not serve its waiters first-come-first-served"
+    );
+}

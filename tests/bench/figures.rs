@@ -35,6 +35,9 @@ pub fn all(size: Size, only: Option<&str>) -> Vec<Row> {
     if wanted("P5") {
         rows.push(cold_path(size));
     }
+    if wanted("P6") {
+        rows.extend(fairness(size));
+    }
     rows
 }
 
@@ -354,4 +357,92 @@ fn cold_path(size: Size) -> Row {
         limit: 1.0,
         note: format!("median of {runs}, InstancePre, whole guest run"),
     }
+}
+
+/// The turns of `contenders` native threads, each with its own open file,
+/// taking the lock with a blocking `flock` for `millis` ms.
+fn native_turns(path: &Path, contenders: usize, millis: u64) -> Vec<u64> {
+    let threads: Vec<_> = (0..contenders)
+        .map(|_| {
+            let file = open(path);
+            std::thread::spawn(move || {
+                let end = Instant::now() + Duration::from_millis(millis);
+                let mut turns = 0;
+                while Instant::now() < end {
+                    fs4::FileExt::lock(&file).unwrap();
+                    let held = Instant::now();
+                    while held.elapsed() < Duration::from_micros(100) {
+                        std::hint::spin_loop();
+                    }
+                    fs4::FileExt::unlock(&file).unwrap();
+                    turns += 1;
+                }
+                turns
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+/// The turns of `contenders` guests (`bench_contend`) in one host.
+fn guest_turns(sandbox: &Sandbox, contenders: usize, millis: u64, fair: bool) -> Vec<u64> {
+    let millis = millis.to_string();
+    let mut invocation = sandbox.invocation(&["x.lock", &millis]);
+    invocation.locks = portalocker_host::FileLockCtx::builder().fair(fair).build();
+    let component = component(guests::BENCH_CONTEND);
+    let runs: Vec<_> = (0..contenders)
+        .map(|_| {
+            let (component, invocation) = (component.clone(), invocation.clone());
+            std::thread::spawn(move || {
+                portalocker_tests::runner()
+                    .run(&component, &invocation)
+                    .expect("run bench_contend")
+            })
+        })
+        .collect();
+    runs.into_iter()
+        .map(|run| {
+            let outcome = run.join().unwrap();
+            let stdout = String::from_utf8_lossy(&outcome.stdout).into_owned();
+            stdout
+                .trim()
+                .strip_prefix("count=")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("bench_contend printed {stdout:?}"))
+        })
+        .collect()
+}
+
+/// Most turns ÷ fewest turns (1 is perfectly even).
+fn spread(turns: &[u64]) -> f64 {
+    let max = turns.iter().copied().max().unwrap_or(0) as f64;
+    let min = turns.iter().copied().min().unwrap_or(0).max(1) as f64;
+    max / min
+}
+
+/// P6: how evenly contenders share a lock, with and without the host's
+/// first-come-first-served queue, beside native `flock` contenders.
+fn fairness(size: Size) -> Vec<Row> {
+    let contenders = 8;
+    let millis = if size.waiters >= 1000 { 2000 } else { 300 };
+    let sandbox = Sandbox::new();
+    let native = native_turns(&sandbox.path("x.lock"), contenders, millis);
+    let native_spread = spread(&native);
+    [true, false]
+        .into_iter()
+        .map(|fair| {
+            let turns = guest_turns(&sandbox, contenders, millis, fair);
+            Row {
+                figure: format!("P6 max÷min turns, {}", if fair { "fair queue" } else { "no queue" }),
+                guest: spread(&turns),
+                native: Some(native_spread),
+                unit: "",
+                target: "≤ native".into(),
+                limit: 1.0,
+                note: format!(
+                    "{contenders} contenders × {millis} ms, 100 µs holds; turns {turns:?}, native {native:?}"
+                ),
+            }
+        })
+        .collect()
 }

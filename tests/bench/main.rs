@@ -1,4 +1,4 @@
-//! `cargo run -p portalocker-tests --bin bench [-- --quick] [--only P1..P5] [--write DIR]`:
+//! `cargo run -p portalocker-tests --bin bench [-- --quick] [--only P1..P6] [--write DIR]`:
 //! measures each performance figure side by side with its native baseline,
 //! in the same run, and prints a table with the ratios. With `--write DIR`
 //! it also writes `DIR/bench.md` (the table) and `DIR/bench.svg` (a plot).
@@ -11,6 +11,8 @@
 //!   the waiter, native→guest and guest→guest ÷ native blocking `flock`.
 //! - P4 many waiters: N guests in one async host wait on one lock.
 //! - P5 cold path: instantiate a pre-compiled guest and take its first lock.
+//! - P6 fairness: how evenly 8 contenders share one lock (most ÷ fewest
+//!   turns), guests with and without the host's queue, beside native flock.
 
 mod figures;
 mod report;
@@ -52,7 +54,7 @@ fn main() {
                 }
             }
             "--write" => write = Some(PathBuf::from(args.next().expect("--write DIR"))),
-            "--only" => only = Some(args.next().expect("--only P1|P2|P3|P4|P5").to_uppercase()),
+            "--only" => only = Some(args.next().expect("--only P1..P6").to_uppercase()),
             other => {
                 eprintln!(
                     "error: unknown argument `{other}` (expected --quick, --only FIGURE, --write DIR)"
