@@ -1,10 +1,13 @@
 //! The host's per-store state, its builder, and the borrowed view the
 //! generated `Host` traits are implemented on.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{HasData, ResourceTable};
 
+use crate::policy::{LockPolicy, Usage, WaitBudget, canonical_dir};
 use crate::wait::WaitPolicy;
 
 /// Per-store configuration of the file-lock host.
@@ -13,10 +16,27 @@ use crate::wait::WaitPolicy;
 /// it from [`FileLockView::filelock`]. Build one with
 /// [`FileLockCtx::builder`], or take the defaults with
 /// [`FileLockCtx::default`].
-#[derive(Debug, Clone, Default)]
+///
+/// Cloning a context copies its configuration, not its usage: each clone
+/// starts with no locks held and no waits in progress, as a context for a new
+/// store should.
+#[derive(Debug, Default)]
 pub struct FileLockCtx {
     pub(crate) wait: WaitPolicy,
     pub(crate) allow_blocking_current_thread: bool,
+    pub(crate) policy: LockPolicy,
+    pub(crate) usage: Arc<Usage>,
+}
+
+impl Clone for FileLockCtx {
+    fn clone(&self) -> Self {
+        FileLockCtx {
+            wait: self.wait,
+            allow_blocking_current_thread: self.allow_blocking_current_thread,
+            policy: self.policy.clone(),
+            usage: Arc::default(),
+        }
+    }
 }
 
 impl FileLockCtx {
@@ -28,6 +48,19 @@ impl FileLockCtx {
     /// How waiters pace their lock attempts.
     pub fn wait_policy(&self) -> WaitPolicy {
         self.wait
+    }
+
+    /// What the host allows this store's guest.
+    pub fn policy(&self) -> &LockPolicy {
+        &self.policy
+    }
+
+    /// The budget of a wait that starts now.
+    pub(crate) fn wait_budget(&self) -> WaitBudget {
+        WaitBudget {
+            usage: Arc::clone(&self.usage),
+            max_pending: self.policy.max_pending_waits,
+        }
     }
 }
 
@@ -63,6 +96,56 @@ impl FileLockCtxBuilder {
     /// value as there.
     pub fn allow_blocking_current_thread(mut self, allow: bool) -> Self {
         self.ctx.allow_blocking_current_thread = allow;
+        self
+    }
+
+    /// Allows locking only in `dir` and below (by the file's real path when
+    /// it is locked); call it once per allowed directory. Without any call,
+    /// every directory the guest can reach allows locking. Elsewhere a lock
+    /// fails with `denied`. (Checking a path needs Linux's `/proc`: on other
+    /// systems a restricted policy denies every lock.)
+    ///
+    /// # Errors
+    ///
+    /// Fails if `dir` cannot be canonicalized (it does not exist, say).
+    pub fn allow_locking_under(mut self, dir: impl AsRef<Path>) -> std::io::Result<Self> {
+        let dir = canonical_dir(dir.as_ref())?;
+        self.ctx
+            .policy
+            .lock_dirs
+            .get_or_insert_with(Vec::new)
+            .push(dir);
+        Ok(self)
+    }
+
+    /// Whether read-only directories and descriptors may take exclusive
+    /// locks. Off by default, so that a guest that may only read cannot starve
+    /// writers; such a lock fails with `denied`.
+    pub fn read_only_exclusive(mut self, allow: bool) -> Self {
+        self.ctx.policy.read_only_exclusive = allow;
+        self
+    }
+
+    /// The most locks the guest may hold at once (lock resources plus
+    /// descriptors locked through the handle layer); more fail with
+    /// `limit-reached(held-locks)`.
+    pub fn max_held_locks(mut self, max: usize) -> Self {
+        self.ctx.policy.max_held_locks = Some(max);
+        self
+    }
+
+    /// The most waits the guest may have in progress at once (blocking calls
+    /// and pending requests that have to wait); more fail with
+    /// `limit-reached(pending-waits)`.
+    pub fn max_pending_waits(mut self, max: usize) -> Self {
+        self.ctx.policy.max_pending_waits = Some(max);
+        self
+    }
+
+    /// The longest any wait may last, whatever timeout the guest asks for; a
+    /// wait cut short by it fails with `limit-reached(wait-time)`.
+    pub fn max_wait(mut self, max: Duration) -> Self {
+        self.ctx.policy.max_wait = Some(max);
         self
     }
 

@@ -16,6 +16,35 @@ use crate::request::{Collected, PendingLock, Request};
 use crate::wait::{self, Patience};
 
 impl FileLockCtxView<'_> {
+    /// The open file behind `fd`, if the policy admits a lock in `mode` on it
+    /// and the instance has room for one more held lock.
+    fn admitted(
+        &self,
+        fd: &Resource<Descriptor>,
+        mode: LockMode,
+    ) -> Result<Arc<File>, LockFailure> {
+        let file = match self.table.get(fd)? {
+            Descriptor::File(file) => file,
+            Descriptor::Dir(_) => return Err(LockError::BadDescriptor.into()),
+        };
+        self.ctx.policy.admit_mode(file.perms, mode)?;
+        self.ctx.policy.admit_file(&file.file)?;
+        self.ctx
+            .usage
+            .check_room(self.ctx.policy.max_held_locks, Some(&file.file))?;
+        Ok(Arc::clone(&file.file))
+    }
+
+    /// Records the outcome of a handle-layer lock attempt on `file`. A
+    /// failed attempt also ends a lock `file` held: on Linux a failed
+    /// conversion gives up the old lock.
+    fn count_outcome<T>(&self, file: &Arc<File>, outcome: &Result<T, LockError>) {
+        match outcome {
+            Ok(_) => self.ctx.usage.handle_locked(file),
+            Err(_) => self.ctx.usage.handle_unlocked(file),
+        }
+    }
+
     /// Takes a lock on the descriptor's open file, waiting as `timeout_ns`
     /// allows (see [`Patience::from_timeout`]).
     pub(crate) async fn lock_descriptor(
@@ -24,15 +53,20 @@ impl FileLockCtxView<'_> {
         mode: LockMode,
         timeout_ns: Option<u64>,
     ) -> Result<(), LockFailure> {
-        let file = lockable_file(self.table.get(fd)?)?;
-        wait::acquire(
-            file,
+        let file = self.admitted(fd, mode)?;
+        let patience = Patience::from_timeout(timeout_ns, self.ctx.policy.max_wait);
+        let converting = self.ctx.usage.holds(&file);
+        let outcome = wait::acquire(
+            &file,
             mode,
-            Patience::from_timeout(timeout_ns),
+            patience,
             self.ctx.wait,
+            self.ctx.wait_budget(),
+            converting,
         )
-        .await?;
-        Ok(())
+        .await;
+        self.count_outcome(&file, &outcome);
+        Ok(outcome?)
     }
 
     /// Takes a lock on the descriptor's open file if that is possible at once.
@@ -41,9 +75,10 @@ impl FileLockCtxView<'_> {
         fd: &Resource<Descriptor>,
         mode: LockMode,
     ) -> Result<(), LockFailure> {
-        let file = lockable_file(self.table.get(fd)?)?;
-        wait::try_once(file, mode)?;
-        Ok(())
+        let file = self.admitted(fd, mode)?;
+        let outcome = wait::try_now(&file, mode);
+        self.count_outcome(&file, &outcome);
+        Ok(outcome?)
     }
 
     /// Asks for the lock [`Self::lock_descriptor`] would take, answered
@@ -54,17 +89,30 @@ impl FileLockCtxView<'_> {
         mode: LockMode,
         timeout_ns: Option<u64>,
     ) -> wasmtime::Result<Resource<PendingLock>> {
-        let pending = match lockable_file(self.table.get(fd)?) {
+        let pending = match self.admitted(fd, mode) {
             Ok(file) => {
-                let waiter = Arc::clone(file);
+                let waiter = Arc::clone(&file);
                 let policy = self.ctx.wait;
-                let patience = Patience::from_timeout(timeout_ns);
+                let budget = self.ctx.wait_budget();
+                let patience = Patience::from_timeout(timeout_ns, self.ctx.policy.max_wait);
+                let usage = Arc::clone(&self.ctx.usage);
+                let converting = usage.holds(&file);
+                let counted = Arc::clone(&usage);
                 let request = Request::waiting(async move {
-                    wait::acquire(&waiter, mode, patience, policy).await
+                    let outcome =
+                        wait::acquire(&waiter, mode, patience, policy, budget, converting).await;
+                    match &outcome {
+                        Ok(()) => counted.handle_locked(&waiter),
+                        Err(_) => counted.handle_unlocked(&waiter),
+                    }
+                    outcome
                 });
-                PendingLock::new(Some(Arc::clone(file)), request)
+                PendingLock::new(Some(file), Some(usage), request)
             }
-            Err(err) => PendingLock::new(None, Request::answered(Err(err))),
+            Err(LockFailure::Guest(err)) => {
+                PendingLock::new(None, None, Request::answered(Err(err)))
+            }
+            Err(LockFailure::Trap(trap)) => return Err(trap),
         };
         Ok(self.table.push(pending)?)
     }
@@ -102,6 +150,7 @@ impl FileLockCtxView<'_> {
     ) -> Result<(), LockFailure> {
         let file = lockable_file(self.table.get(fd)?)?;
         os_lock::unlock(file).map_err(|err| file_error(&err))?;
+        self.ctx.usage.handle_unlocked(file);
         Ok(())
     }
 }

@@ -88,21 +88,25 @@ mod ctx;
 mod descriptor_lock;
 mod error;
 pub mod examples;
+#[cfg(test)]
+mod fuzz;
 mod host_async;
 mod host_sync;
 mod open;
 mod os_lock;
 mod path_lock;
+mod policy;
 mod request;
 pub mod wait;
 mod wake;
 
 use wasmtime::component::Linker;
 
-pub use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
+pub use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockMode, LockOptions};
 pub use crate::ctx::{FileLockCtx, FileLockCtxBuilder, FileLockCtxView, FileLockView};
 pub use crate::error::LockFailure;
 pub use crate::path_lock::FileLock;
+pub use crate::policy::LockPolicy;
 pub use crate::request::{PendingFileLock, PendingLock};
 pub use wasmtime::component::ResourceTable;
 

@@ -14,6 +14,7 @@ use crate::ctx::FileLockCtxView;
 use crate::error::{LockFailure, file_error};
 use crate::open::{self, OpenRequest};
 use crate::os_lock;
+use crate::policy::Usage;
 use crate::request::{Collected, PendingFileLock, Request};
 use crate::wait::{self, Patience};
 
@@ -30,6 +31,8 @@ pub struct FileLock {
     write: bool,
     held: bool,
     allow_blocking_current_thread: bool,
+    /// The instance's usage, which counts this lock while it is held.
+    usage: Arc<Usage>,
 }
 
 impl FileLock {
@@ -48,6 +51,7 @@ impl FileLock {
         if self.held {
             os_lock::unlock(&self.file).map_err(|err| file_error(&err))?;
             self.held = false;
+            self.usage.path_released();
         }
         Ok(())
     }
@@ -103,12 +107,20 @@ impl FileLockCtxView<'_> {
         if modifies && dir.perms.write_not_permitted() {
             return Err(LockError::NotPermitted.into());
         }
+        self.ctx.policy.admit_mode(dir.perms, options.mode)?;
+        self.ctx
+            .usage
+            .check_room(self.ctx.policy.max_held_locks, None)?;
         let path = open::check_relative(path)?;
+        self.ctx.policy.admit_in_dir(&dir.dir, path)?;
         let request = OpenRequest {
             create: options.create,
             write: options.write,
         };
-        Ok(open::open_lock_file(&dir.dir, path, request)?)
+        let file = open::open_lock_file(&dir.dir, path, request)?;
+        // Symbolic links inside the directory may lead elsewhere in it.
+        self.ctx.policy.admit_file(&file)?;
+        Ok(file)
     }
 
     /// The wait that turns an opened file into a held [`FileLock`]: the same
@@ -119,17 +131,25 @@ impl FileLockCtxView<'_> {
         options: LockOptions,
     ) -> impl Future<Output = Result<FileLock, LockError>> + Send + 'static {
         let policy = self.ctx.wait;
+        let budget = self.ctx.wait_budget();
+        let max_held = self.ctx.policy.max_held_locks;
         let allow_blocking_current_thread = self.ctx.allow_blocking_current_thread;
         // The timeout counts from the call, not from the first poll.
-        let patience = Patience::from_timeout(options.timeout);
+        let patience = Patience::from_timeout(options.timeout, self.ctx.policy.max_wait);
         async move {
-            wait::acquire(&file, options.mode, patience, policy).await?;
+            let usage = Arc::clone(&budget.usage);
+            wait::acquire(&file, options.mode, patience, policy, budget, false).await?;
+            if let Err(full) = usage.take_path_room(max_held) {
+                os_lock::unlock(&file).map_err(|err| file_error(&err))?;
+                return Err(full);
+            }
             let lock = FileLock {
                 file: Arc::new(file),
                 mode: options.mode,
                 write: options.write,
                 held: true,
                 allow_blocking_current_thread,
+                usage,
             };
             // Only now, with the lock held, may the old contents go.
             if options.truncate {

@@ -20,6 +20,7 @@ use wasmtime_wasi_io::poll::Pollable;
 use crate::bindings::portalocker::filelock::types::LockError;
 use crate::os_lock;
 use crate::path_lock::FileLock;
+use crate::policy::Usage;
 
 /// What WIT `get` returns: `None` while waiting, `Some(Ok(answer))` once,
 /// then `Some(Err(()))`.
@@ -101,13 +102,24 @@ impl<T: Send + 'static> Request<T> {
 pub struct PendingLock {
     /// The file the lock is taken on (none when the request failed at once).
     file: Option<Arc<File>>,
+    /// The instance's usage, when it counts held locks.
+    usage: Option<Arc<Usage>>,
     request: Request<()>,
 }
 
 impl PendingLock {
-    /// A request to lock `file`, answered by `request`.
-    pub(crate) fn new(file: Option<Arc<File>>, request: Request<()>) -> Self {
-        PendingLock { file, request }
+    /// A request to lock `file`, answered by `request`; `usage` counts the
+    /// instance's held locks, if they are limited.
+    pub(crate) fn new(
+        file: Option<Arc<File>>,
+        usage: Option<Arc<Usage>>,
+        request: Request<()>,
+    ) -> Self {
+        PendingLock {
+            file,
+            usage,
+            request,
+        }
     }
 
     /// The WIT `get`. Once the answer is collected the request no longer
@@ -125,9 +137,13 @@ impl Drop for PendingLock {
     fn drop(&mut self) {
         if self.request.holds_uncollected()
             && let Some(file) = &self.file
-            && let Err(err) = os_lock::unlock(file)
         {
-            tracing::warn!(?err, "releasing an uncollected lock failed");
+            if let Err(err) = os_lock::unlock(file) {
+                tracing::warn!(?err, "releasing an uncollected lock failed");
+            }
+            if let Some(usage) = &self.usage {
+                usage.handle_unlocked(file);
+            }
         }
     }
 }

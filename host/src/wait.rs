@@ -18,9 +18,11 @@
 //!   only.
 //! - **Cancellation is exact.** The guest's lock is only ever taken inside a
 //!   non-blocking attempt made while the future is being polled. Dropping the
-//!   future (a cancelled call, a dropped store, an epoch deadline that ends the
-//!   guest) therefore stops the wait, and the lock is never taken for the
-//!   guest afterwards. The only thread that blocks in the kernel is a file's
+//!   future (a cancelled call, a dropped store) therefore stops the wait,
+//!   and the lock is never taken for the guest afterwards. (An epoch deadline
+//!   does not end a pending host call: wasmtime checks epochs only while wasm
+//!   runs. A sync embedder that needs every wait to end sets
+//!   [`crate::FileLockCtxBuilder::max_wait`].) The only thread that blocks in the kernel is a file's
 //!   sentinel, on the host's own open file, never on the guest's.
 //! - **Timeouts are honoured.** Absent means wait forever; zero means exactly
 //!   one attempt; otherwise a last attempt is made at the deadline itself,
@@ -38,9 +40,10 @@ use std::fs::File;
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
-use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
+use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockMode};
 use crate::error::file_error;
 use crate::os_lock::{self, Attempt};
+use crate::policy::{WaitBudget, WaitSlot};
 use crate::wake::{self, Registration};
 
 /// How a waiter paces its attempts.
@@ -64,32 +67,55 @@ impl Default for WaitPolicy {
     }
 }
 
-/// How long a caller is prepared to wait, from its WIT `timeout`.
+/// How long a caller is prepared to wait, from its WIT `timeout` and the
+/// host's longest allowed wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Patience {
     /// Exactly one attempt (timeout zero): contention is `already-locked`.
     Once,
-    /// Attempts until this instant: then contention is `timed-out`.
+    /// Attempts until the guest's deadline: then contention is `timed-out`.
     Until(Instant),
-    /// Attempts until the lock is held (no timeout).
+    /// Attempts until the host's deadline, which comes before the guest's:
+    /// then contention is `limit-reached(wait-time)`.
+    UntilHostLimit(Instant),
+    /// Attempts until the lock is held (no timeout, no host limit).
     Forever,
 }
 
 impl Patience {
-    /// Patience for a WIT timeout in nanoseconds, counted from now.
-    pub(crate) fn from_timeout(timeout_ns: Option<u64>) -> Patience {
-        match timeout_ns {
-            None => Patience::Forever,
-            Some(0) => Patience::Once,
-            Some(ns) => match Instant::now().checked_add(Duration::from_nanos(ns)) {
-                Some(deadline) => Patience::Until(deadline),
-                None => Patience::Forever,
-            },
+    /// Patience for a WIT timeout in nanoseconds and the host's `max_wait`,
+    /// counted from now.
+    pub(crate) fn from_timeout(timeout_ns: Option<u64>, max_wait: Option<Duration>) -> Patience {
+        let after = |wait: Duration| Instant::now().checked_add(wait);
+        let own = match timeout_ns {
+            Some(0) => return Patience::Once,
+            Some(ns) => Some(Duration::from_nanos(ns)),
+            None => None,
+        };
+        match (own, max_wait) {
+            (Some(own), Some(max)) if own > max => {
+                after(max).map_or(Patience::Forever, Patience::UntilHostLimit)
+            }
+            (Some(own), _) => after(own).map_or(Patience::Forever, Patience::Until),
+            (None, Some(max)) => after(max).map_or(Patience::Forever, Patience::UntilHostLimit),
+            (None, None) => Patience::Forever,
+        }
+    }
+
+    /// The deadline, and the error contention gives once it has passed.
+    fn deadline(self) -> Option<(Instant, LockError)> {
+        match self {
+            Patience::Until(deadline) => Some((deadline, LockError::TimedOut)),
+            Patience::UntilHostLimit(deadline) => {
+                Some((deadline, LockError::LimitReached(Limit::WaitTime)))
+            }
+            Patience::Once | Patience::Forever => None,
         }
     }
 }
 
-/// Locks `file` in `mode`, waiting as `patience` allows.
+/// Locks `file` in `mode`, waiting as `patience` allows. `converting` says
+/// that `file` holds a lock already (in this instance's knowledge).
 ///
 /// See the module docs for the guarantees. The returned future holds no lock
 /// unless it completes with `Ok`.
@@ -98,17 +124,26 @@ pub(crate) async fn acquire(
     mode: LockMode,
     patience: Patience,
     policy: WaitPolicy,
+    budget: WaitBudget,
+    converting: bool,
 ) -> Result<(), LockError> {
     // A fair newcomer lines up behind this host's queued waiters instead of
-    // trying first.
-    let barge = !policy.fair || !wake::has_queue(file);
+    // trying first; not a holder converting its lock, which a queued waiter
+    // may be waiting for.
+    let barge = converting || !policy.fair || !wake::has_queue(file);
     if barge || patience == Patience::Once {
-        match try_once(file, mode) {
+        let first = if patience == Patience::Once {
+            try_now(file, mode)
+        } else {
+            try_once(file, mode)
+        };
+        match first {
             Err(LockError::AlreadyLocked) if patience != Patience::Once => {}
             done => return done,
         }
     }
-    let registration = Registration::new(file, mode, policy.fair);
+    let _slot = WaitSlot::claim(&budget.usage, budget.max_pending)?;
+    let registration = Registration::new(file, mode, policy.fair, policy.max_interval);
     let mut interval = policy.min_interval;
     loop {
         // Listen before trying, so that a release between the attempt and
@@ -125,12 +160,12 @@ pub(crate) async fn acquire(
                 done => return done,
             }
         }
-        let pause = match patience {
-            Patience::Once | Patience::Forever => interval,
-            Patience::Until(deadline) => {
+        let pause = match patience.deadline() {
+            None => interval,
+            Some((deadline, expired)) => {
                 let now = Instant::now();
                 if now >= deadline {
-                    return Err(LockError::TimedOut);
+                    return Err(expired);
                 }
                 interval.min(deadline - now)
             }
@@ -154,6 +189,29 @@ pub(crate) fn try_once(file: &File, mode: LockMode) -> Result<(), LockError> {
     match os_lock::try_lock(file, mode).map_err(|err| file_error(&err))? {
         Attempt::Acquired => Ok(()),
         Attempt::Contended => Err(LockError::AlreadyLocked),
+    }
+}
+
+/// How long a single attempt waits out this host's sentinel, which holds a
+/// file's lock for an instant after each release while it has waiters.
+const SENTINEL_GRACE: Duration = Duration::from_millis(1);
+
+/// [`try_once`] for callers that make exactly one attempt (try-lock, zero
+/// timeout): when the lock seems held but this host runs a sentinel on the
+/// file, the holder may be the sentinel, so the attempt is repeated for up to
+/// [`SENTINEL_GRACE`] before `already-locked` is believed.
+pub(crate) fn try_now(file: &File, mode: LockMode) -> Result<(), LockError> {
+    let first = try_once(file, mode);
+    if !matches!(first, Err(LockError::AlreadyLocked)) || !wake::sentinel_on(file) {
+        return first;
+    }
+    let start = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_micros(50));
+        let again = try_once(file, mode);
+        if !matches!(again, Err(LockError::AlreadyLocked)) || start.elapsed() >= SENTINEL_GRACE {
+            return again;
+        }
     }
 }
 

@@ -36,6 +36,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
@@ -44,6 +45,9 @@ use crate::bindings::portalocker::filelock::types::LockMode;
 
 /// Waits in progress in this process; [`released`] does nothing while zero.
 static ACTIVE_WAITS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sentinel threads running in this process.
+static SENTINELS: AtomicUsize = AtomicUsize::new(0);
 
 /// The watches of files that have waiters, by file identity.
 static WATCHES: LazyLock<Mutex<HashMap<FileId, Weak<Watch>>>> = LazyLock::new(Default::default);
@@ -94,6 +98,33 @@ struct Waiters {
 struct Ticket {
     mode: LockMode,
     notify: Notify,
+    /// When the ticket's owner last looked at its turn. A live owner looks at
+    /// least once per poll interval; one whose future is no longer polled (a
+    /// request left alone, a cancelled call whose store lives on) goes stale
+    /// and must not hold up the line.
+    seen: Mutex<Instant>,
+    /// How long after `seen` the ticket counts as stale.
+    stale_after: Duration,
+}
+
+/// The shortest time a queued waiter may go unseen before it counts as
+/// abandoned.
+const STALE: Duration = Duration::from_millis(25);
+
+impl Ticket {
+    /// Whether the owner has not looked at its turn for a while.
+    fn is_stale(&self) -> bool {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            > self.stale_after
+    }
+
+    /// The owner is looking at its turn now.
+    fn seen(&self) {
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
 }
 
 impl Waiters {
@@ -117,6 +148,13 @@ impl Waiters {
         for ticket in self.queue.iter().take(self.served()) {
             ticket.notify.notify_one();
         }
+    }
+
+    /// Whether the served front of the queue holds up the rest: it is there
+    /// and none of it is stale.
+    fn front_is_live(&self) -> bool {
+        let served = self.served();
+        served > 0 && !self.queue.iter().take(served).any(|t| t.is_stale())
     }
 }
 
@@ -162,12 +200,28 @@ pub(crate) fn has_queue(file: &File) -> bool {
     FileId::of(file)
         .and_then(existing_watch)
         .is_some_and(|watch| {
-            !watch
+            watch
                 .waiters
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .queue
-                .is_empty()
+                .front_is_live()
+        })
+}
+
+/// Whether this process runs a sentinel on `file` (which may hold its lock
+/// for an instant).
+pub(crate) fn sentinel_on(file: &File) -> bool {
+    if SENTINELS.load(Ordering::SeqCst) == 0 {
+        return false;
+    }
+    FileId::of(file)
+        .and_then(existing_watch)
+        .is_some_and(|watch| {
+            watch
+                .waiters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .sentinel_running
         })
 }
 
@@ -181,10 +235,16 @@ pub(crate) struct Registration {
 
 impl Registration {
     /// Registers a waiter for `mode` on `file`; with `fair` it lines up
-    /// first-come-first-served behind the file's other fair waiters. `None`
+    /// first-come-first-served behind the file's other fair waiters (and
+    /// looks at its turn at least every `poll_interval`). `None`
     /// when the file's identity cannot be read: the waiter then relies on
     /// polling alone.
-    pub(crate) fn new(file: &File, mode: LockMode, fair: bool) -> Option<Registration> {
+    pub(crate) fn new(
+        file: &File,
+        mode: LockMode,
+        fair: bool,
+        poll_interval: Duration,
+    ) -> Option<Registration> {
         let id = FileId::of(file)?;
         let watch = {
             let mut watches = WATCHES.lock().unwrap_or_else(|e| e.into_inner());
@@ -206,6 +266,8 @@ impl Registration {
             Arc::new(Ticket {
                 mode,
                 notify: Notify::new(),
+                seen: Mutex::new(Instant::now()),
+                stale_after: STALE.max(poll_interval * 4),
             })
         });
         let start_sentinel = {
@@ -243,17 +305,21 @@ impl Registration {
     }
 
     /// Whether it is this waiter's turn to try: always for a waiter that does
-    /// not queue; for a queued one, when it is at the served front.
+    /// not queue; for a queued one, when it is at the served front, or when
+    /// the front has gone stale (its owner stopped looking).
     pub(crate) fn may_try(&self) -> bool {
         let Some(ticket) = &self.ticket else {
             return true;
         };
         let waiters = self.watch.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        waiters
+        let served = waiters.served();
+        let turn = waiters
             .queue
             .iter()
-            .take(waiters.served())
-            .any(|t| Arc::ptr_eq(t, ticket))
+            .take(served)
+            .any(|t| Arc::ptr_eq(t, ticket));
+        ticket.seen();
+        turn || !waiters.front_is_live()
     }
 }
 
@@ -296,7 +362,8 @@ mod sentinel {
     use std::fs::File;
     use std::os::fd::AsRawFd;
     use std::sync::Arc;
-    use std::time::Duration;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
 
     use super::Watch;
     use crate::bindings::portalocker::filelock::types::LockMode;
@@ -305,19 +372,35 @@ mod sentinel {
     /// again, so that it never competes with them for a free lock.
     const SETTLE: Duration = Duration::from_micros(200);
 
+    /// The longest pause between two grants of a lock that stays free (its
+    /// waiters are not taking it: requests nobody polls, say).
+    const IDLE: Duration = Duration::from_millis(50);
+
+    /// A grant faster than this means the lock was free already.
+    const INSTANT_GRANT: Duration = Duration::from_micros(100);
+
     /// Starts the sentinel thread of `watch`, blocking on its own open file of
     /// `file`'s inode. Returns false if it could not be started.
     pub(super) fn start(file: &File, watch: Arc<Watch>) -> bool {
         let Ok(own) = File::open(format!("/proc/self/fd/{}", file.as_raw_fd())) else {
             return false;
         };
-        std::thread::Builder::new()
+        super::SENTINELS.fetch_add(1, Ordering::SeqCst);
+        let started = std::thread::Builder::new()
             .name("portalocker-sentinel".into())
-            .spawn(move || run(&own, &watch))
-            .is_ok()
+            .spawn(move || {
+                run(&own, &watch);
+                super::SENTINELS.fetch_sub(1, Ordering::SeqCst);
+            })
+            .is_ok();
+        if !started {
+            super::SENTINELS.fetch_sub(1, Ordering::SeqCst);
+        }
+        started
     }
 
     fn run(own: &File, watch: &Watch) {
+        let mut settle = SETTLE;
         loop {
             let mode = {
                 let mut waiters = watch.waiters.lock().unwrap_or_else(|e| e.into_inner());
@@ -331,9 +414,17 @@ mod sentinel {
                     LockMode::Shared
                 }
             };
+            let blocked = Instant::now();
             let granted = match mode {
                 LockMode::Shared => fs4::FileExt::lock_shared(own),
                 LockMode::Exclusive => fs4::FileExt::lock(own),
+            };
+            // A lock that was free already: its waiters are slow to take it.
+            // Back off rather than spin on it.
+            settle = if blocked.elapsed() < INSTANT_GRANT {
+                (settle * 2).min(IDLE)
+            } else {
+                SETTLE
             };
             if granted.is_err() || fs4::FileExt::unlock(own).is_err() {
                 watch
@@ -344,7 +435,7 @@ mod sentinel {
                 return;
             }
             watch.wake();
-            std::thread::sleep(SETTLE);
+            std::thread::sleep(settle);
         }
     }
 }

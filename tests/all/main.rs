@@ -2,8 +2,13 @@
 //! guest instances and native processes.
 
 mod async_host;
+mod attacks;
 mod counter;
+mod faults;
+mod hygiene;
 mod instances;
 mod native_interop;
+mod policy;
 mod requests;
 mod scenarios;
+mod torture;

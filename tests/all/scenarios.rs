@@ -7,6 +7,9 @@ use portalocker_tests::native::{self, Holder, Mode};
 use portalocker_tests::{Sandbox, guests};
 
 use crate::async_host::*;
+use crate::attacks::*;
+use crate::faults::*;
+use crate::policy::*;
 use crate::requests::*;
 
 macro_rules! assert_test_exists {

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use portalocker_host::{FileLockCtx, FileLockCtxView, FileLockView};
-use wasmtime::Store;
 use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
@@ -38,7 +38,13 @@ impl FileLockView for State {
 
 /// A linker with WASI p2 and file locks, async flavour.
 pub fn async_linker() -> Linker<State> {
-    let mut linker = Linker::new(engine());
+    async_linker_on(engine())
+}
+
+/// [`async_linker`] on an engine of the caller's (for example one with epoch
+/// interruption, which the shared engine does not have).
+pub fn async_linker_on(engine: &Engine) -> Linker<State> {
+    let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("add WASI");
     portalocker_host::add_to_linker_async(&mut linker).expect("add file locks");
     linker
@@ -46,7 +52,12 @@ pub fn async_linker() -> Linker<State> {
 
 /// A linker with WASI p2 and file locks, sync flavour.
 pub fn sync_linker() -> Linker<State> {
-    let mut linker = Linker::new(engine());
+    sync_linker_on(engine())
+}
+
+/// [`sync_linker`] on an engine of the caller's.
+pub fn sync_linker_on(engine: &Engine) -> Linker<State> {
+    let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("add WASI");
     portalocker_host::add_to_linker_sync(&mut linker).expect("add file locks");
     linker
@@ -55,6 +66,11 @@ pub fn sync_linker() -> Linker<State> {
 /// A store for a guest run with `args`, `root` preopened as `/`, and its
 /// stdout captured.
 pub fn store(root: &Path, args: &[&str]) -> (Store<State>, MemoryOutputPipe) {
+    store_on(engine(), root, args)
+}
+
+/// [`store`] on an engine of the caller's.
+pub fn store_on(engine: &Engine, root: &Path, args: &[&str]) -> (Store<State>, MemoryOutputPipe) {
     let stdout = MemoryOutputPipe::new(1 << 16);
     let wasi = WasiCtx::builder()
         .args(&[&["guest"], args].concat())
@@ -67,5 +83,5 @@ pub fn store(root: &Path, args: &[&str]) -> (Store<State>, MemoryOutputPipe) {
         locks: FileLockCtx::default(),
         table: ResourceTable::new(),
     };
-    (Store::new(engine(), state), stdout)
+    (Store::new(engine, state), stdout)
 }

@@ -148,6 +148,14 @@ pub struct GuestRun {
 }
 
 impl GuestRun {
+    /// The run of `guest` that ended in `outcome`.
+    pub fn new(guest: &str, outcome: Outcome) -> Self {
+        GuestRun {
+            guest: guest.to_owned(),
+            outcome,
+        }
+    }
+
     /// The guest's stdout as text.
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.outcome.stdout).into_owned()
@@ -225,4 +233,43 @@ pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// A new engine with epoch interruption, for tests that stop guests with an
+/// epoch deadline (the shared [`engine`] has none: checking epochs costs a
+/// little in every loop). Each test takes its own, so that one test's
+/// `increment_epoch` never reaches another's guests. Components for it come
+/// from [`component_on`].
+pub fn epoch_engine() -> Engine {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    Engine::new(&config).expect("engine")
+}
+
+/// The component at `path` compiled for `engine` (not cached).
+pub fn component_on(engine: &Engine, path: &str) -> Component {
+    Component::from_file(engine, path).unwrap_or_else(|err| panic!("compile {path}: {err:#}"))
+}
+
+/// The `portalocker` CLI binary of this build (`target/<profile>/portalocker`,
+/// next to the `deps` directory the test binaries run from).
+///
+/// `cargo test --workspace` builds it (the host package has integration
+/// tests); `cargo test -p portalocker-tests` alone does not, so run
+/// `cargo build -p portalocker-host` first in that case. Panics with that
+/// advice when it is missing.
+pub fn portalocker_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries run from target/<profile>/deps");
+    let bin = profile_dir.join(format!("portalocker{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "this test runs the `portalocker` CLI, expected at {}: build it first with \
+         `cargo build -p portalocker-host` (`cargo test --workspace` builds it too)",
+        bin.display()
+    );
+    bin
 }

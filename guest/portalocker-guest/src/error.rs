@@ -5,6 +5,7 @@ use std::io;
 
 use wasip2::filesystem::types::ErrorCode;
 
+pub use crate::bindings::portalocker::filelock::types::Limit;
 use crate::bindings::portalocker::filelock::types::LockError;
 
 /// What kind of failure an [`Error`] is: one variant per case of the WIT
@@ -48,6 +49,12 @@ pub enum ErrorKind {
     /// The descriptor cannot serve this call: the path layer needs a directory
     /// descriptor, the handle layer a file descriptor.
     BadDescriptor,
+    /// The host's policy does not allow this lock (locking is not enabled for
+    /// the directory, or a read-only guest asked for an exclusive lock).
+    Denied,
+    /// A limit the host sets on this instance was reached: held locks,
+    /// pending waits, or the longest wait it allows.
+    LimitReached(Limit),
     /// Any other I/O failure, with the `wasi:filesystem` error code that
     /// describes it.
     Io(ErrorCode),
@@ -56,8 +63,8 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// The name of the WIT `lock-error` case, in kebab-case:
     /// `"already-locked"`, `"timed-out"`, `"not-permitted"`, `"not-lockable"`,
-    /// `"bad-path"`, `"not-found"`, `"invalid-options"`, `"bad-descriptor"` or
-    /// `"io"`.
+    /// `"bad-path"`, `"not-found"`, `"invalid-options"`, `"bad-descriptor"`,
+    /// `"denied"`, `"limit-reached"` or `"io"`.
     ///
     /// # Examples
     ///
@@ -76,6 +83,8 @@ impl ErrorKind {
             ErrorKind::NotFound => "not-found",
             ErrorKind::InvalidOptions => "invalid-options",
             ErrorKind::BadDescriptor => "bad-descriptor",
+            ErrorKind::Denied => "denied",
+            ErrorKind::LimitReached(_) => "limit-reached",
             ErrorKind::Io(_) => "io",
         }
     }
@@ -99,7 +108,8 @@ impl ErrorKind {
             ErrorKind::AlreadyLocked => io::ErrorKind::WouldBlock,
             ErrorKind::TimedOut => io::ErrorKind::TimedOut,
             ErrorKind::NotFound => io::ErrorKind::NotFound,
-            ErrorKind::NotPermitted => io::ErrorKind::PermissionDenied,
+            ErrorKind::NotPermitted | ErrorKind::Denied => io::ErrorKind::PermissionDenied,
+            ErrorKind::LimitReached(_) => io::ErrorKind::QuotaExceeded,
             ErrorKind::Io(code) => io_kind_of(*code),
             ErrorKind::NotLockable
             | ErrorKind::BadPath
@@ -143,6 +153,10 @@ impl fmt::Display for ErrorKind {
             ErrorKind::NotFound => f.write_str("not found"),
             ErrorKind::InvalidOptions => f.write_str("invalid options: they contradict each other"),
             ErrorKind::BadDescriptor => f.write_str("bad descriptor for this call"),
+            ErrorKind::Denied => f.write_str("denied by the host's policy"),
+            ErrorKind::LimitReached(limit) => {
+                write!(f, "the host's limit on {} was reached", limit_name(*limit))
+            }
             ErrorKind::Io(code) => write!(f, "I/O error `{}`", code.name()),
         }
     }
@@ -159,6 +173,8 @@ impl From<LockError> for ErrorKind {
             LockError::NotFound => ErrorKind::NotFound,
             LockError::InvalidOptions => ErrorKind::InvalidOptions,
             LockError::BadDescriptor => ErrorKind::BadDescriptor,
+            LockError::Denied => ErrorKind::Denied,
+            LockError::LimitReached(limit) => ErrorKind::LimitReached(limit),
             LockError::Io(code) => ErrorKind::Io(code),
         }
     }
@@ -297,5 +313,14 @@ impl From<Error> for io::Error {
     /// the [`Error`] as its inner error.
     fn from(error: Error) -> Self {
         io::Error::new(error.kind.io_kind(), error)
+    }
+}
+
+/// The WIT name of a host limit.
+fn limit_name(limit: Limit) -> &'static str {
+    match limit {
+        Limit::HeldLocks => "held locks",
+        Limit::PendingWaits => "pending waits",
+        Limit::WaitTime => "wait time",
     }
 }

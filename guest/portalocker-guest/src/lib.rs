@@ -96,7 +96,7 @@ mod mode;
 pub mod preopens;
 mod request;
 
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, Limit};
 pub use guard::LockGuard;
 pub use handle::{lock, lock_timeout, request_lock, try_lock, unlock};
 pub use lock::Lock;

@@ -161,3 +161,18 @@ pub fn poll_take(request: &LockRequest) -> Result<LockGuard, Error> {
         .try_take()
         .expect("the answer is there once the pollable is ready")
 }
+
+/// Lets the host look at the files while this instance is still alive: creates
+/// the file `ready` in the preopen `/`, then waits (at most 30 s) until the
+/// host creates `done` there.
+pub fn checkpoint(ready: &str, done: &str) {
+    std::fs::write(format!("/{ready}"), b"").expect("create the checkpoint file");
+    let start = Instant::now();
+    while std::fs::metadata(format!("/{done}")).is_err() {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "the host never answered the checkpoint `{ready}`"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

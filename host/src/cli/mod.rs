@@ -27,6 +27,12 @@ enum Command {
         /// Make a host directory visible to the guest: `HOST[::GUEST]`.
         #[arg(long = "dir", value_name = "HOST[::GUEST]")]
         dirs: Vec<Preopen>,
+        /// Make a host directory visible to the guest read-only.
+        #[arg(long = "dir-ro", value_name = "HOST[::GUEST]")]
+        dirs_ro: Vec<Preopen>,
+        /// What the guest may lock.
+        #[command(flatten)]
+        policy: run::PolicyArgs,
         /// Set an environment variable for the guest: NAME=VALUE.
         #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
         env: Vec<(String, String)>,
@@ -74,11 +80,19 @@ fn parse_env(arg: &str) -> Result<(String, String), String> {
 pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run {
-            dirs,
+            mut dirs,
+            dirs_ro,
+            policy,
             env,
             component,
             args,
-        } => run::run(&component, dirs, env, args),
+        } => {
+            dirs.extend(dirs_ro.into_iter().map(|dir| Preopen {
+                read_only: true,
+                ..dir
+            }));
+            run::run(&component, dirs, &policy, env, args)
+        }
         Command::Demo {
             instances,
             increments,

@@ -1,18 +1,65 @@
 //! `portalocker run`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clap::Args;
 use portalocker_host::command::{CommandRunner, Exit, Invocation, Preopen, Stdio};
-use portalocker_host::examples;
+use portalocker_host::{FileLockCtx, examples};
 use wasmtime::Engine;
 
+/// The host policy options of `portalocker run`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Allow locking only under this host directory (repeatable); without it
+    /// the guest may lock anywhere it can reach.
+    #[arg(long = "lock-dir", value_name = "HOST_DIR")]
+    lock_dirs: Vec<PathBuf>,
+    /// Let read-only directories take exclusive locks (denied by default, so
+    /// that a read-only guest cannot starve writers).
+    #[arg(long)]
+    allow_ro_exclusive: bool,
+    /// The most locks the guest may hold at once.
+    #[arg(long, value_name = "N")]
+    max_locks: Option<usize>,
+    /// The most waits the guest may have in progress at once.
+    #[arg(long, value_name = "N")]
+    max_waits: Option<usize>,
+    /// The longest any wait may last, whatever timeout the guest asks for.
+    #[arg(long, value_name = "MS")]
+    max_wait_ms: Option<u64>,
+}
+
+impl PolicyArgs {
+    /// The file-lock context these options describe.
+    fn ctx(&self) -> anyhow::Result<FileLockCtx> {
+        let mut builder = FileLockCtx::builder().read_only_exclusive(self.allow_ro_exclusive);
+        for dir in &self.lock_dirs {
+            builder = builder
+                .allow_locking_under(dir)
+                .with_context(|| format!("--lock-dir `{}`", dir.display()))?;
+        }
+        if let Some(max) = self.max_locks {
+            builder = builder.max_held_locks(max);
+        }
+        if let Some(max) = self.max_waits {
+            builder = builder.max_pending_waits(max);
+        }
+        if let Some(ms) = self.max_wait_ms {
+            builder = builder.max_wait(Duration::from_millis(ms));
+        }
+        Ok(builder.build())
+    }
+}
+
 /// Runs `component` (a file or an example's name) with the given preopens,
-/// environment and arguments; returns the guest's exit code.
+/// policy, environment and arguments; returns the guest's exit code.
 pub fn run(
     component: &str,
     preopens: Vec<Preopen>,
+    policy: &PolicyArgs,
     env: Vec<(String, String)>,
     args: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
@@ -35,6 +82,7 @@ pub fn run(
         env,
         preopens,
         stdio: Stdio::Inherit,
+        locks: policy.ctx()?,
         ..Invocation::default()
     };
     let outcome = runner.run(&compiled, &invocation)?;

@@ -1,0 +1,222 @@
+//! The host's policy for an instance: where locking is allowed, whether
+//! read-only guests may lock exclusively, and limits on held locks, pending
+//! waits and the length of any wait. Every violation is a typed WIT error.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use wasmtime_wasi::FsPerms;
+
+use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockMode};
+
+/// What an embedder allows an instance. The default allows everything except
+/// exclusive locks through read-only directories and descriptors.
+#[derive(Debug, Clone, Default)]
+pub struct LockPolicy {
+    /// Directories (canonical) under which locking is allowed; `None` allows
+    /// every directory the guest can reach.
+    pub(crate) lock_dirs: Option<Vec<PathBuf>>,
+    /// Whether read-only directories and descriptors may take exclusive locks.
+    pub(crate) read_only_exclusive: bool,
+    /// Most locks an instance may hold at once.
+    pub(crate) max_held_locks: Option<usize>,
+    /// Most waits an instance may have in progress at once.
+    pub(crate) max_pending_waits: Option<usize>,
+    /// Longest any wait may last.
+    pub(crate) max_wait: Option<Duration>,
+}
+
+impl LockPolicy {
+    /// Checks that a lock in `mode` may be taken where the guest's access is
+    /// `perms`.
+    pub(crate) fn admit_mode(&self, perms: FsPerms, mode: LockMode) -> Result<(), LockError> {
+        if mode == LockMode::Exclusive && perms.write_not_permitted() && !self.read_only_exclusive {
+            return Err(LockError::Denied);
+        }
+        Ok(())
+    }
+
+    /// Checks that locking is allowed at `path`.
+    pub(crate) fn admit_path(&self, path: &Path) -> Result<(), LockError> {
+        match &self.lock_dirs {
+            Some(dirs) if !dirs.iter().any(|dir| path.starts_with(dir)) => Err(LockError::Denied),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks that locking is allowed on the open `file`, by its real path.
+    pub(crate) fn admit_file(&self, file: &File) -> Result<(), LockError> {
+        if self.lock_dirs.is_none() {
+            return Ok(());
+        }
+        self.admit_path(&real_path(file).ok_or(LockError::Denied)?)
+    }
+
+    /// Checks that locking is allowed at `relative` inside the open
+    /// directory `dir`, judging by the path alone (before anything is
+    /// opened or created there).
+    pub(crate) fn admit_in_dir(&self, dir: &File, relative: &Path) -> Result<(), LockError> {
+        if self.lock_dirs.is_none() {
+            return Ok(());
+        }
+        let mut path = real_path(dir).ok_or(LockError::Denied)?;
+        for component in relative.components() {
+            match component {
+                std::path::Component::Normal(name) => path.push(name),
+                std::path::Component::ParentDir => {
+                    path.pop();
+                }
+                _ => {}
+            }
+        }
+        self.admit_path(&path)
+    }
+}
+
+/// The path an open file has now, as the kernel reports it.
+#[cfg(target_os = "linux")]
+fn real_path(file: &File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
+}
+
+/// Without a way to ask the kernel, no path is known, and a policy that
+/// restricts directories denies every lock.
+#[cfg(not(target_os = "linux"))]
+fn real_path(_file: &File) -> Option<PathBuf> {
+    None
+}
+
+/// Canonicalizes a directory for [`LockPolicy::lock_dirs`].
+pub(crate) fn canonical_dir(dir: &Path) -> std::io::Result<PathBuf> {
+    std::fs::canonicalize(dir)
+}
+
+/// What one instance uses now: locks held and waits in progress. Shared (by
+/// `Arc`) with the lock resources and wait futures that change it.
+#[derive(Debug, Default)]
+pub(crate) struct Usage {
+    /// Held `file-lock` resources.
+    held_paths: AtomicUsize,
+    /// Open files locked through the handle layer (dead entries are files
+    /// that were closed, and with them their locks).
+    handle_locked: Mutex<Vec<Weak<File>>>,
+    /// Waits in progress.
+    pending: AtomicUsize,
+}
+
+impl Usage {
+    /// Locks held now. Prunes handle-layer entries of closed files.
+    fn held(&self, handle_locked: &mut Vec<Weak<File>>) -> usize {
+        handle_locked.retain(|weak| weak.strong_count() > 0);
+        self.held_paths.load(Ordering::SeqCst) + handle_locked.len()
+    }
+
+    /// Fails with `limit-reached(held-locks)` if one more lock would exceed
+    /// `max`; a handle-layer `file` that already holds a lock does not count
+    /// twice.
+    pub(crate) fn check_room(
+        &self,
+        max: Option<usize>,
+        file: Option<&Arc<File>>,
+    ) -> Result<(), LockError> {
+        let Some(max) = max else { return Ok(()) };
+        let mut handle_locked = self.lock_handles();
+        if let Some(file) = file
+            && handle_locked
+                .iter()
+                .any(|weak| weak.as_ptr() == Arc::as_ptr(file))
+        {
+            return Ok(());
+        }
+        if self.held(&mut handle_locked) >= max {
+            return Err(LockError::LimitReached(Limit::HeldLocks));
+        }
+        Ok(())
+    }
+
+    /// Whether the handle layer holds a lock through `file`.
+    pub(crate) fn holds(&self, file: &Arc<File>) -> bool {
+        self.lock_handles()
+            .iter()
+            .any(|weak| weak.as_ptr() == Arc::as_ptr(file))
+    }
+
+    /// Records that the handle layer locked `file`.
+    pub(crate) fn handle_locked(&self, file: &Arc<File>) {
+        let mut handle_locked = self.lock_handles();
+        if !handle_locked
+            .iter()
+            .any(|weak| weak.as_ptr() == Arc::as_ptr(file))
+        {
+            handle_locked.push(Arc::downgrade(file));
+        }
+    }
+
+    /// Records that the handle layer unlocked `file`.
+    pub(crate) fn handle_unlocked(&self, file: &Arc<File>) {
+        self.lock_handles()
+            .retain(|weak| weak.as_ptr() != Arc::as_ptr(file) && weak.strong_count() > 0);
+    }
+
+    /// Takes room for a new `file-lock`, checking `max` and counting it in
+    /// one step. The room is given back by [`Usage::path_released`].
+    pub(crate) fn take_path_room(&self, max: Option<usize>) -> Result<(), LockError> {
+        let Some(max) = max else {
+            self.held_paths.fetch_add(1, Ordering::SeqCst);
+            return Ok(());
+        };
+        let mut handle_locked = self.lock_handles();
+        if self.held(&mut handle_locked) >= max {
+            return Err(LockError::LimitReached(Limit::HeldLocks));
+        }
+        self.held_paths.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Gives back the room of a released `file-lock`.
+    pub(crate) fn path_released(&self) {
+        self.held_paths.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn lock_handles(&self) -> std::sync::MutexGuard<'_, Vec<Weak<File>>> {
+        self.handle_locked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A wait's claim on the instance's pending-wait budget; dropping it gives
+/// the slot back.
+pub(crate) struct WaitSlot {
+    usage: Arc<Usage>,
+}
+
+impl WaitSlot {
+    /// Claims a slot, or fails with `limit-reached(pending-waits)` when `max`
+    /// waits are already in progress.
+    pub(crate) fn claim(usage: &Arc<Usage>, max: Option<usize>) -> Result<WaitSlot, LockError> {
+        let before = usage.pending.fetch_add(1, Ordering::SeqCst);
+        let slot = WaitSlot {
+            usage: Arc::clone(usage),
+        };
+        if max.is_some_and(|max| before >= max) {
+            return Err(LockError::LimitReached(Limit::PendingWaits));
+        }
+        Ok(slot)
+    }
+}
+
+impl Drop for WaitSlot {
+    fn drop(&mut self) {
+        self.usage.pending.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A wait's budget: where to claim a slot, and how many there are.
+#[derive(Clone)]
+pub(crate) struct WaitBudget {
+    pub(crate) usage: Arc<Usage>,
+    pub(crate) max_pending: Option<usize>,
+}
