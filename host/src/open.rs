@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::path::{Component, Path};
 
-use cap_primitives::fs::OpenOptions;
+use cap_primitives::fs::{FollowSymlinks, OpenOptions};
 
 use crate::bindings::portalocker::filelock::types::LockError;
 use crate::error::open_error;
@@ -55,6 +55,15 @@ pub(crate) fn open_lock_file(
     path: &Path,
     request: OpenRequest,
 ) -> Result<File, LockError> {
+    // Refuse what is not a regular file before opening it: opening a device
+    // can have effects of its own. (The check after the open below is the
+    // one that counts if the path changes in between.)
+    match cap_primitives::fs::stat(dir, path, FollowSymlinks::Yes) {
+        Ok(metadata) if !metadata.file_type().is_file() => return Err(LockError::NotLockable),
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(open_error(&err)),
+    }
     let mut options = OpenOptions::new();
     options
         .read(true)
