@@ -4,7 +4,9 @@
 //! The path is checked lexically first (empty, absolute, NUL bytes, `..`
 //! climbing above the directory), then opened with cap-primitives, the
 //! resolver wasmtime-wasi itself is built on, which refuses symbolic links
-//! that lead outside the directory. The file is opened without blocking, so
+//! that lead outside the directory. A symbolic link at the lock path itself
+//! is never followed (the class of filelock's CVE-2025-68146: a planted link
+//! turning a lock-file open into the truncation of another file). The file is opened without blocking, so
 //! a FIFO at the path never hangs the host, and it must turn out to be a
 //! regular file.
 
@@ -58,7 +60,10 @@ pub(crate) fn open_lock_file(
     // Refuse what is not a regular file before opening it: opening a device
     // can have effects of its own. (The check after the open below is the
     // one that counts if the path changes in between.)
-    match cap_primitives::fs::stat(dir, path, FollowSymlinks::Yes) {
+    match cap_primitives::fs::stat(dir, path, FollowSymlinks::No) {
+        // A symbolic link planted at the lock path is never followed: it
+        // could point at a file the guest must not truncate or lock.
+        Ok(metadata) if metadata.file_type().is_symlink() => return Err(LockError::BadPath),
         Ok(metadata) if !metadata.file_type().is_file() => return Err(LockError::NotLockable),
         Ok(_) => {}
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -68,7 +73,8 @@ pub(crate) fn open_lock_file(
     options
         .read(true)
         .write(request.write || request.create)
-        .create(request.create);
+        .create(request.create)
+        ._cap_fs_ext_follow(FollowSymlinks::No);
     never_block(&mut options);
     let file = cap_primitives::fs::open(dir, path, &options).map_err(|err| open_error(&err))?;
     let metadata = file.metadata().map_err(|err| open_error(&err))?;

@@ -15,8 +15,8 @@
 //! else before the host sees it), so instead unusual Unicode (bidi controls,
 //! zero-width space, emoji) is checked to work inside.
 //!
-//! Symbolic links that stay inside the preopen are followed today; only what
-//! holds now is asserted: links leading outside are refused.
+//! A symbolic link at the lock path is never followed, inside or out
+//! (`bad-path`); links in the middle of a path may stay inside.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, symlink};

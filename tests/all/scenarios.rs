@@ -83,6 +83,11 @@ fn filelock_path_sandbox() {
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "outside");
     assert!(native::can_lock(&secret, Mode::Exclusive));
     assert!(!sandbox.outside().join("escape.lock").exists());
+    // The link inside was not followed: its target was not truncated.
+    assert_eq!(
+        std::fs::read_to_string(sandbox.path("target.txt")).unwrap(),
+        "inside"
+    );
 }
 
 #[test]
