@@ -24,6 +24,18 @@ pub struct CommandState {
     table: ResourceTable,
 }
 
+impl CommandState {
+    /// Store data with `wasi` and `locks`, and a new resource table that both
+    /// share.
+    pub fn new(wasi: WasiCtx, locks: FileLockCtx) -> Self {
+        CommandState {
+            wasi,
+            locks,
+            table: ResourceTable::new(),
+        }
+    }
+}
+
 impl WasiView for CommandState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -245,11 +257,7 @@ impl CommandRunner {
                 Some((stdout, stderr))
             }
         };
-        let state = CommandState {
-            wasi: wasi.build(),
-            locks: invocation.locks.clone(),
-            table: ResourceTable::new(),
-        };
+        let state = CommandState::new(wasi.build(), invocation.locks.clone());
         let mut store = Store::new(&self.engine, state);
         let command = Command::instantiate(&mut store, component, &self.linker)
             .map_err(RunError::Instantiate)?;

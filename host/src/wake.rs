@@ -191,38 +191,27 @@ fn existing_watch(id: FileId) -> Option<Arc<Watch>> {
         .and_then(Weak::upgrade)
 }
 
-/// Whether waiters of this process queue for `file`: a fair newcomer must
-/// then line up behind them instead of trying first.
-pub(crate) fn has_queue(file: &File) -> bool {
-    if ACTIVE_WAITS.load(Ordering::SeqCst) == 0 {
+/// Whether `test` holds for the waiters of `file`, when `active` (a count
+/// of this process) says there may be any.
+fn waiters_of(file: &File, active: &AtomicUsize, test: impl FnOnce(&Waiters) -> bool) -> bool {
+    if active.load(Ordering::SeqCst) == 0 {
         return false;
     }
     FileId::of(file)
         .and_then(existing_watch)
-        .is_some_and(|watch| {
-            watch
-                .waiters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .front_is_live()
-        })
+        .is_some_and(|watch| test(&watch.waiters.lock().unwrap_or_else(|e| e.into_inner())))
+}
+
+/// Whether waiters of this process queue for `file`: a fair newcomer must
+/// then line up behind them instead of trying first.
+pub(crate) fn has_queue(file: &File) -> bool {
+    waiters_of(file, &ACTIVE_WAITS, Waiters::front_is_live)
 }
 
 /// Whether this process runs a sentinel on `file` (which may hold its lock
 /// for an instant).
 pub(crate) fn sentinel_on(file: &File) -> bool {
-    if SENTINELS.load(Ordering::SeqCst) == 0 {
-        return false;
-    }
-    FileId::of(file)
-        .and_then(existing_watch)
-        .is_some_and(|watch| {
-            watch
-                .waiters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .sentinel_running
-        })
+    waiters_of(file, &SENTINELS, |waiters| waiters.sentinel_running)
 }
 
 /// A registered waiter; dropping it unregisters.

@@ -1,13 +1,12 @@
 //! Each figure, measured with its native baseline in the same run.
 
-use std::fs::{File, OpenOptions};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use portalocker_tests::embed::{self, async_linker, sync_linker};
-use portalocker_tests::native::{self, Holder, Mode};
+use portalocker_tests::native::{self, Holder, Mode, open};
 use portalocker_tests::{Sandbox, component, eventually, guests};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::bindings::sync::CommandPre as SyncCommandPre;
@@ -39,16 +38,6 @@ pub fn all(size: Size, only: Option<&str>) -> Vec<Row> {
         rows.extend(fairness(size));
     }
     rows
-}
-
-fn open(path: &Path) -> File {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .expect("open the bench file")
 }
 
 fn wall_ns() -> u128 {

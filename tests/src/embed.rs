@@ -3,38 +3,17 @@
 
 use std::path::Path;
 
-use portalocker_host::{FileLockCtx, FileLockCtxView, FileLockView};
-use wasmtime::component::{Linker, ResourceTable};
+use portalocker_host::FileLockCtx;
+use portalocker_host::command::CommandState;
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx};
 
 use crate::engine;
 
-/// Store data: WASI, file locks and their shared table.
-pub struct State {
-    wasi: WasiCtx,
-    locks: FileLockCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl FileLockView for State {
-    fn filelock(&mut self) -> FileLockCtxView<'_> {
-        FileLockCtxView {
-            ctx: &self.locks,
-            table: &mut self.table,
-        }
-    }
-}
+/// Store data: WASI, file locks and their shared table (the host's own).
+pub type State = CommandState;
 
 /// A linker with WASI p2 and file locks, async flavour.
 pub fn async_linker() -> Linker<State> {
@@ -78,10 +57,6 @@ pub fn store_on(engine: &Engine, root: &Path, args: &[&str]) -> (Store<State>, M
         .expect("preopen")
         .stdout(stdout.clone())
         .build();
-    let state = State {
-        wasi,
-        locks: FileLockCtx::default(),
-        table: ResourceTable::new(),
-    };
+    let state = State::new(wasi, FileLockCtx::default());
     (Store::new(engine, state), stdout)
 }

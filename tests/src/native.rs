@@ -13,7 +13,9 @@ pub enum Mode {
     Exclusive,
 }
 
-fn open(path: &Path) -> File {
+/// Opens `path` for reading and writing, creating it if needed: an open
+/// file of its own, as a separate process would have.
+pub fn open(path: &Path) -> File {
     OpenOptions::new()
         .read(true)
         .write(true)
