@@ -107,20 +107,27 @@ pub(crate) fn filelock_spin_holding() {
     // An engine of this test's own: the epoch is per engine.
     let engine = epoch_engine();
     let component = component_on(&engine, guests::FILELOCK_SPIN_HOLDING);
-    let root = sandbox.root().to_path_buf();
-    let guest_engine = engine.clone();
+    let linker = embed::sync_linker_on(&engine);
+    let (mut store, stdout) = embed::store_on(&engine, sandbox.root(), &["x.lock"]);
+    let printed = stdout.clone();
     let guest = std::thread::spawn(move || {
-        let linker = embed::sync_linker_on(&guest_engine);
-        let (mut store, stdout) = embed::store_on(&guest_engine, &root, &["x.lock"]);
         // Trap once the epoch moves on from now (the default reaction).
         store.set_epoch_deadline(1);
         let command = SyncCommand::instantiate(&mut store, &component, &linker).unwrap();
         let result = command.wasi_cli_run().call_run(&mut store);
         (result, store, stdout)
     });
+    // Interrupt only once the guest holds the lock and said so: it is then
+    // spinning in wasm.
     assert!(
-        eventually(PROMPTLY * 2, || !native::can_lock(&path, Mode::Exclusive)),
+        eventually(PROMPTLY * 2, || {
+            String::from_utf8_lossy(&printed.contents()).contains("locked")
+        }),
         "the guest never took the lock"
+    );
+    assert!(
+        !native::can_lock(&path, Mode::Exclusive),
+        "the guest's lock is not real"
     );
     engine.increment_epoch();
     let (result, store, stdout) = guest.join().unwrap();
@@ -256,8 +263,8 @@ fn assert_no_ghost_waiter(sandbox: &Sandbox, what: &str) {
 
 #[test]
 fn embedder_deadline_ends_a_long_wait() {
-    // The request variant is `cancelled_request_call_does_not_block_other_waiters`
-    // (a known bug): the request outlives the cancelled call in the store.
+    // The request variant is `cancelled_request_call_does_not_block_other_waiters`:
+    // there the request outlives the cancelled call in the store.
     for (name, guest, args) in &WAITERS[..2] {
         let sandbox = Sandbox::new();
         let path = sandbox.path("x.lock");
