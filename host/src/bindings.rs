@@ -17,6 +17,7 @@ wasmtime::component::bindgen!({
     with: {
         "wasi": wasmtime_wasi::p2::bindings,
         "portalocker:filelock/path-lock.file-lock": crate::path_lock::FileLock,
+        "portalocker:filelock/atomic-write.atomic-file": crate::atomic::AtomicFile,
         "portalocker:filelock/path-lock.pending-file-lock": crate::request::PendingFileLock,
         "portalocker:filelock/descriptor-lock.pending-lock": crate::request::PendingLock,
     },
@@ -35,6 +36,8 @@ pub mod sync {
             "wasi": wasmtime_wasi::p2::bindings,
             "portalocker:filelock/types": super::portalocker::filelock::types,
             "portalocker:filelock/path-lock.file-lock": crate::path_lock::FileLock,
+            "portalocker:filelock/atomic-write.atomic-file": crate::atomic::AtomicFile,
+        "portalocker:filelock/atomic-write.atomic-file": crate::atomic::AtomicFile,
             "portalocker:filelock/path-lock.pending-file-lock": crate::request::PendingFileLock,
             "portalocker:filelock/descriptor-lock.pending-lock": crate::request::PendingLock,
         "portalocker:filelock/path-lock.pending-file-lock": crate::request::PendingFileLock,

@@ -54,6 +54,7 @@ pub(crate) fn open_error(err: &io::Error) -> LockError {
     match (err.kind(), err.raw_os_error()) {
         (io::ErrorKind::PermissionDenied, None) => LockError::BadPath,
         (io::ErrorKind::NotFound, _) => LockError::NotFound,
+        (io::ErrorKind::AlreadyExists, _) => LockError::AlreadyExists,
         (io::ErrorKind::PermissionDenied, Some(_)) | (io::ErrorKind::ReadOnlyFilesystem, _) => {
             LockError::NotPermitted
         }

@@ -3,6 +3,7 @@
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 
+use crate::atomic::AtomicFile;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
 use crate::bindings::portalocker::filelock::{descriptor_lock, path_lock, types};
 use crate::ctx::FileLockCtxView;
@@ -128,5 +129,33 @@ impl path_lock::HostPendingFileLock for FileLockCtxView<'_> {
 
     async fn drop(&mut self, request: Resource<PendingFileLock>) -> wasmtime::Result<()> {
         self.drop_path_request(request)
+    }
+}
+
+impl crate::bindings::portalocker::filelock::atomic_write::Host for FileLockCtxView<'_> {}
+
+impl crate::bindings::portalocker::filelock::atomic_write::HostAtomicFile for FileLockCtxView<'_> {
+    async fn create(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+        replace: bool,
+    ) -> Result<Resource<AtomicFile>, LockFailure> {
+        self.create_atomic(&dir, &path, replace)
+    }
+
+    async fn file(
+        &mut self,
+        atomic: Resource<AtomicFile>,
+    ) -> Result<Resource<Descriptor>, LockFailure> {
+        self.atomic_file(&atomic)
+    }
+
+    async fn commit(&mut self, atomic: Resource<AtomicFile>) -> Result<(), LockFailure> {
+        self.commit_atomic(&atomic)
+    }
+
+    async fn drop(&mut self, atomic: Resource<AtomicFile>) -> wasmtime::Result<()> {
+        self.drop_atomic(atomic)
     }
 }

@@ -9,6 +9,7 @@ use std::thread::Thread;
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 
+use crate::atomic::AtomicFile;
 use crate::bindings::portalocker::filelock::types::{LockMode, LockOptions};
 use crate::bindings::sync::portalocker::filelock::{descriptor_lock, path_lock};
 use crate::ctx::FileLockCtxView;
@@ -150,5 +151,32 @@ impl path_lock::HostPendingFileLock for FileLockCtxView<'_> {
 
     fn drop(&mut self, request: Resource<PendingFileLock>) -> wasmtime::Result<()> {
         self.drop_path_request(request)
+    }
+}
+
+impl crate::bindings::sync::portalocker::filelock::atomic_write::Host for FileLockCtxView<'_> {}
+
+impl crate::bindings::sync::portalocker::filelock::atomic_write::HostAtomicFile
+    for FileLockCtxView<'_>
+{
+    fn create(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+        replace: bool,
+    ) -> Result<Resource<AtomicFile>, LockFailure> {
+        self.create_atomic(&dir, &path, replace)
+    }
+
+    fn file(&mut self, atomic: Resource<AtomicFile>) -> Result<Resource<Descriptor>, LockFailure> {
+        self.atomic_file(&atomic)
+    }
+
+    fn commit(&mut self, atomic: Resource<AtomicFile>) -> Result<(), LockFailure> {
+        self.commit_atomic(&atomic)
+    }
+
+    fn drop(&mut self, atomic: Resource<AtomicFile>) -> wasmtime::Result<()> {
+        self.drop_atomic(atomic)
     }
 }

@@ -82,6 +82,7 @@
 
 #![deny(missing_docs)]
 
+mod atomic;
 mod bindings;
 pub mod command;
 mod ctx;
@@ -102,6 +103,7 @@ mod wake;
 
 use wasmtime::component::Linker;
 
+pub use crate::atomic::AtomicFile;
 pub use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockMode, LockOptions};
 pub use crate::ctx::{FileLockCtx, FileLockCtxBuilder, FileLockCtxView, FileLockView};
 pub use crate::error::LockFailure;
@@ -130,6 +132,7 @@ pub fn add_to_linker_async<T: FileLockView + 'static>(
     async_bindings::types::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     async_bindings::descriptor_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     async_bindings::path_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    async_bindings::atomic_write::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     Ok(())
 }
 
@@ -148,5 +151,6 @@ pub fn add_to_linker_sync<T: FileLockView + 'static>(
     async_bindings::types::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     sync_bindings::descriptor_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     sync_bindings::path_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    sync_bindings::atomic_write::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     Ok(())
 }

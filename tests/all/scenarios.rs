@@ -165,3 +165,29 @@ fn filelock_queue_order() {
         "the host did not serve its waiters first-come-first-served"
     );
 }
+
+#[test]
+fn filelock_atomic_write() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("old.txt"), "old").unwrap();
+    std::fs::write(sandbox.path("target.txt"), "target").unwrap();
+    std::os::unix::fs::symlink("target.txt", sandbox.path("link.txt")).unwrap();
+    sandbox
+        .run(guests::FILELOCK_ATOMIC_WRITE, &[])
+        .assert_success()
+        .assert_line("ok");
+    assert_eq!(
+        std::fs::read_to_string(sandbox.path("target.txt")).unwrap(),
+        "target"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(sandbox.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["link.txt", "new.txt", "old.txt", "race.txt", "target.txt"],
+        "temporary files were left behind"
+    );
+}

@@ -43,6 +43,9 @@ pub enum ErrorKind {
     BadPath,
     /// The file does not exist and `create` was not requested.
     NotFound,
+    /// The file exists and the call was asked not to replace it (an atomic
+    /// write without `replace`).
+    AlreadyExists,
     /// The options contradict each other: `truncate` without `write`, or
     /// `truncate` with a shared lock.
     InvalidOptions,
@@ -63,7 +66,8 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// The name of the WIT `lock-error` case, in kebab-case:
     /// `"already-locked"`, `"timed-out"`, `"not-permitted"`, `"not-lockable"`,
-    /// `"bad-path"`, `"not-found"`, `"invalid-options"`, `"bad-descriptor"`,
+    /// `"bad-path"`, `"not-found"`, `"already-exists"`, `"invalid-options"`,
+    /// `"bad-descriptor"`,
     /// `"denied"`, `"limit-reached"` or `"io"`.
     ///
     /// # Examples
@@ -81,6 +85,7 @@ impl ErrorKind {
             ErrorKind::NotLockable => "not-lockable",
             ErrorKind::BadPath => "bad-path",
             ErrorKind::NotFound => "not-found",
+            ErrorKind::AlreadyExists => "already-exists",
             ErrorKind::InvalidOptions => "invalid-options",
             ErrorKind::BadDescriptor => "bad-descriptor",
             ErrorKind::Denied => "denied",
@@ -108,6 +113,7 @@ impl ErrorKind {
             ErrorKind::AlreadyLocked => io::ErrorKind::WouldBlock,
             ErrorKind::TimedOut => io::ErrorKind::TimedOut,
             ErrorKind::NotFound => io::ErrorKind::NotFound,
+            ErrorKind::AlreadyExists => io::ErrorKind::AlreadyExists,
             ErrorKind::NotPermitted | ErrorKind::Denied => io::ErrorKind::PermissionDenied,
             ErrorKind::LimitReached(_) => io::ErrorKind::QuotaExceeded,
             ErrorKind::Io(code) => io_kind_of(*code),
@@ -151,6 +157,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::NotLockable => f.write_str("not lockable: not a regular file"),
             ErrorKind::BadPath => f.write_str("bad path"),
             ErrorKind::NotFound => f.write_str("not found"),
+            ErrorKind::AlreadyExists => f.write_str("already exists"),
             ErrorKind::InvalidOptions => f.write_str("invalid options: they contradict each other"),
             ErrorKind::BadDescriptor => f.write_str("bad descriptor for this call"),
             ErrorKind::Denied => f.write_str("denied by the host's policy"),
@@ -171,6 +178,7 @@ impl From<LockError> for ErrorKind {
             LockError::NotLockable => ErrorKind::NotLockable,
             LockError::BadPath => ErrorKind::BadPath,
             LockError::NotFound => ErrorKind::NotFound,
+            LockError::AlreadyExists => ErrorKind::AlreadyExists,
             LockError::InvalidOptions => ErrorKind::InvalidOptions,
             LockError::BadDescriptor => ErrorKind::BadDescriptor,
             LockError::Denied => ErrorKind::Denied,

@@ -87,6 +87,7 @@
 //! `lock-error` case; it converts into [`std::io::Error`], so `?` works in
 //! functions returning `std::io::Result`.
 
+mod atomic;
 mod bindings;
 mod error;
 mod guard;
@@ -96,6 +97,7 @@ mod mode;
 pub mod preopens;
 mod request;
 
+pub use atomic::{AtomicFile, AtomicWrite, open_atomic};
 pub use error::{Error, ErrorKind, Limit};
 pub use guard::LockGuard;
 pub use handle::{lock, lock_timeout, request_lock, try_lock, unlock};
@@ -132,7 +134,9 @@ pub use request::{LockRequest, PendingLock};
 /// # }
 /// ```
 pub mod wit {
-    pub use crate::bindings::portalocker::filelock::{descriptor_lock, path_lock, types};
+    pub use crate::bindings::portalocker::filelock::{
+        atomic_write, descriptor_lock, path_lock, types,
+    };
 }
 
 /// Converts a [`std::time::Duration`] to the WIT `duration` (nanoseconds),

@@ -1,0 +1,161 @@
+//! Atomic writes: new contents go into a temporary file next to the target
+//! and move into place, flushed, only on commit (portalocker's
+//! `open_atomic`).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cap_primitives::fs::{FollowSymlinks, OpenOptions};
+use wasmtime::component::Resource;
+use wasmtime_wasi::filesystem::{self, Descriptor};
+use wasmtime_wasi::{FsPerms, OpenMode};
+
+use crate::bindings::portalocker::filelock::types::LockError;
+use crate::ctx::FileLockCtxView;
+use crate::error::{LockFailure, file_error, open_error};
+use crate::open;
+
+/// Temporary files made by this process so far (part of their names).
+static TEMPORARIES: AtomicU64 = AtomicU64::new(0);
+
+/// A file being written atomically: the host side of WIT `atomic-file`.
+/// Dropped before a commit, it removes its temporary file.
+pub struct AtomicFile {
+    dir: Arc<File>,
+    target: PathBuf,
+    temporary: Option<PathBuf>,
+    file: Arc<File>,
+    replace: bool,
+    allow_blocking_current_thread: bool,
+}
+
+impl AtomicFile {
+    /// Flushes the temporary file and moves it to the target.
+    fn commit(&mut self) -> Result<(), LockError> {
+        let temporary = self.temporary.take().ok_or(LockError::InvalidOptions)?;
+        let moved = self
+            .file
+            .sync_all()
+            .map_err(|err| file_error(&err))
+            .and_then(|()| self.move_into_place(&temporary));
+        // Whatever happened, the temporary name is not needed any more (after
+        // a rename it no longer exists).
+        let _ = cap_primitives::fs::remove_file(&self.dir, &temporary);
+        moved
+    }
+
+    fn move_into_place(&self, temporary: &Path) -> Result<(), LockError> {
+        if self.replace {
+            cap_primitives::fs::rename(&self.dir, temporary, &self.dir, &self.target)
+                .map_err(|err| open_error(&err))
+        } else {
+            // A hard link fails if the target exists: no-replace, atomically.
+            cap_primitives::fs::hard_link(&self.dir, temporary, &self.dir, &self.target).map_err(
+                |err| match err.kind() {
+                    std::io::ErrorKind::AlreadyExists => LockError::AlreadyExists,
+                    _ => open_error(&err),
+                },
+            )
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if let Some(temporary) = self.temporary.take()
+            && let Err(err) = cap_primitives::fs::remove_file(&self.dir, &temporary)
+        {
+            tracing::warn!(?err, "removing an uncommitted temporary file failed");
+        }
+    }
+}
+
+impl FileLockCtxView<'_> {
+    /// Starts an atomic write of `path` inside `dir`.
+    pub(crate) fn create_atomic(
+        &mut self,
+        dir: &Resource<Descriptor>,
+        path: &str,
+        replace: bool,
+    ) -> Result<Resource<AtomicFile>, LockFailure> {
+        let dir = match self.table.get(dir)? {
+            Descriptor::Dir(dir) => dir,
+            Descriptor::File(_) => return Err(LockError::BadDescriptor.into()),
+        };
+        if dir.perms.write_not_permitted() {
+            return Err(LockError::NotPermitted.into());
+        }
+        let target = open::check_relative(path)?.to_path_buf();
+        let name = target
+            .file_name()
+            .and_then(|name| name.to_str())
+            .ok_or(LockError::BadPath)?;
+        match cap_primitives::fs::stat(&dir.dir, &target, FollowSymlinks::No) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                return Err(LockError::BadPath.into());
+            }
+            Ok(metadata) if !metadata.file_type().is_file() => {
+                return Err(LockError::NotLockable.into());
+            }
+            Ok(_) if !replace => return Err(LockError::AlreadyExists.into()),
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(open_error(&err).into()),
+        }
+        let temporary = target.with_file_name(format!(
+            ".{name}.{}-{}.tmp",
+            std::process::id(),
+            TEMPORARIES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut options = OpenOptions::new();
+        options
+            .read(true)
+            .write(true)
+            .create_new(true)
+            ._cap_fs_ext_follow(FollowSymlinks::No);
+        let file = cap_primitives::fs::open(&dir.dir, &temporary, &options)
+            .map_err(|err| open_error(&err))?;
+        let atomic = AtomicFile {
+            dir: Arc::clone(&dir.dir),
+            target,
+            temporary: Some(temporary),
+            file: Arc::new(file),
+            replace,
+            allow_blocking_current_thread: self.ctx.allow_blocking_current_thread,
+        };
+        Ok(self.table.push(atomic)?)
+    }
+
+    /// A new descriptor of an atomic write's temporary file.
+    pub(crate) fn atomic_file(
+        &mut self,
+        atomic: &Resource<AtomicFile>,
+    ) -> Result<Resource<Descriptor>, LockFailure> {
+        let atomic = self.table.get(atomic)?;
+        let file = atomic.file.try_clone().map_err(|err| file_error(&err))?;
+        let descriptor = Descriptor::File(filesystem::File::new(
+            file,
+            FsPerms::ReadWrite,
+            OpenMode::READ | OpenMode::WRITE,
+            atomic.allow_blocking_current_thread,
+        ));
+        Ok(self.table.push(descriptor)?)
+    }
+
+    /// Commits an atomic write.
+    pub(crate) fn commit_atomic(
+        &mut self,
+        atomic: &Resource<AtomicFile>,
+    ) -> Result<(), LockFailure> {
+        self.table.get_mut(atomic)?.commit()?;
+        Ok(())
+    }
+
+    /// Drops an atomic write, removing its temporary file if uncommitted.
+    pub(crate) fn drop_atomic(&mut self, atomic: Resource<AtomicFile>) -> wasmtime::Result<()> {
+        self.table.delete(atomic)?;
+        Ok(())
+    }
+}
