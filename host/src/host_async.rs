@@ -9,6 +9,7 @@ use crate::bindings::portalocker::filelock::{descriptor_lock, path_lock, types};
 use crate::ctx::FileLockCtxView;
 use crate::error::LockFailure;
 use crate::path_lock::FileLock;
+use crate::reentrant::ReentrantLock;
 use crate::request::{Collected, PendingFileLock, PendingLock};
 use wasmtime_wasi_io::poll::DynPollable;
 
@@ -157,5 +158,32 @@ impl crate::bindings::portalocker::filelock::atomic_write::HostAtomicFile for Fi
 
     async fn drop(&mut self, atomic: Resource<AtomicFile>) -> wasmtime::Result<()> {
         self.drop_atomic(atomic)
+    }
+}
+
+impl crate::bindings::portalocker::filelock::path_lock::HostReentrantLock for FileLockCtxView<'_> {
+    async fn open(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+        options: LockOptions,
+    ) -> Result<Resource<ReentrantLock>, LockFailure> {
+        self.open_reentrant(&dir, path, options)
+    }
+
+    async fn acquire(&mut self, lock: Resource<ReentrantLock>) -> Result<(), LockFailure> {
+        self.acquire_reentrant(&lock).await
+    }
+
+    async fn release(&mut self, lock: Resource<ReentrantLock>) -> Result<(), LockFailure> {
+        self.release_reentrant(&lock)
+    }
+
+    async fn count(&mut self, lock: Resource<ReentrantLock>) -> wasmtime::Result<u32> {
+        self.reentrant_count(&lock)
+    }
+
+    async fn drop(&mut self, lock: Resource<ReentrantLock>) -> wasmtime::Result<()> {
+        self.drop_reentrant(lock)
     }
 }

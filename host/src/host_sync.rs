@@ -15,6 +15,7 @@ use crate::bindings::sync::portalocker::filelock::{descriptor_lock, path_lock};
 use crate::ctx::FileLockCtxView;
 use crate::error::LockFailure;
 use crate::path_lock::FileLock;
+use crate::reentrant::ReentrantLock;
 use crate::request::{Collected, PendingFileLock, PendingLock};
 use wasmtime_wasi_io::poll::DynPollable;
 
@@ -178,5 +179,34 @@ impl crate::bindings::sync::portalocker::filelock::atomic_write::HostAtomicFile
 
     fn drop(&mut self, atomic: Resource<AtomicFile>) -> wasmtime::Result<()> {
         self.drop_atomic(atomic)
+    }
+}
+
+impl crate::bindings::sync::portalocker::filelock::path_lock::HostReentrantLock
+    for FileLockCtxView<'_>
+{
+    fn open(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+        options: LockOptions,
+    ) -> Result<Resource<ReentrantLock>, LockFailure> {
+        self.open_reentrant(&dir, path, options)
+    }
+
+    fn acquire(&mut self, lock: Resource<ReentrantLock>) -> Result<(), LockFailure> {
+        block_on(self.acquire_reentrant(&lock))
+    }
+
+    fn release(&mut self, lock: Resource<ReentrantLock>) -> Result<(), LockFailure> {
+        self.release_reentrant(&lock)
+    }
+
+    fn count(&mut self, lock: Resource<ReentrantLock>) -> wasmtime::Result<u32> {
+        self.reentrant_count(&lock)
+    }
+
+    fn drop(&mut self, lock: Resource<ReentrantLock>) -> wasmtime::Result<()> {
+        self.drop_reentrant(lock)
     }
 }

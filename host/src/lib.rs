@@ -97,6 +97,7 @@ mod open;
 mod os_lock;
 mod path_lock;
 mod policy;
+mod reentrant;
 mod request;
 pub mod wait;
 mod wake;
@@ -109,6 +110,7 @@ pub use crate::ctx::{FileLockCtx, FileLockCtxBuilder, FileLockCtxView, FileLockV
 pub use crate::error::LockFailure;
 pub use crate::path_lock::FileLock;
 pub use crate::policy::LockPolicy;
+pub use crate::reentrant::ReentrantLock;
 pub use crate::request::{PendingFileLock, PendingLock};
 pub use wasmtime::component::ResourceTable;
 

@@ -102,10 +102,20 @@ impl FileLockCtxView<'_> {
             Descriptor::Dir(dir) => dir,
             Descriptor::File(_) => return Err(LockError::BadDescriptor.into()),
         };
+        Ok(self.open_in_dir(dir, path, options)?)
+    }
+
+    /// [`Self::open_for_lock`] in a directory the caller already has.
+    pub(crate) fn open_in_dir(
+        &self,
+        dir: &filesystem::Dir,
+        path: &str,
+        options: &LockOptions,
+    ) -> Result<File, LockError> {
         check_options(options)?;
         let modifies = options.write || options.create || options.truncate;
         if modifies && dir.perms.write_not_permitted() {
-            return Err(LockError::NotPermitted.into());
+            return Err(LockError::NotPermitted);
         }
         self.ctx.policy.admit_mode(dir.perms, options.mode)?;
         self.ctx
@@ -125,7 +135,7 @@ impl FileLockCtxView<'_> {
 
     /// The wait that turns an opened file into a held [`FileLock`]: the same
     /// future for `acquire` and for `request`.
-    fn lock_opened(
+    pub(crate) fn lock_opened(
         &self,
         file: File,
         options: LockOptions,

@@ -191,3 +191,26 @@ fn filelock_atomic_write() {
         "temporary files were left behind"
     );
 }
+
+#[test]
+fn filelock_rlock() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.path("r.lock");
+    let guest = sandbox.spawn(guests::FILELOCK_RLOCK, &[]);
+    let wait_for = |name: &str| {
+        assert!(
+            portalocker_tests::eventually(Duration::from_secs(20), || sandbox.path(name).exists()),
+            "the guest never reached `{name}`"
+        );
+    };
+    wait_for("held");
+    assert!(
+        !native::flock_n(&path),
+        "one acquisition left must still hold the lock"
+    );
+    std::fs::write(sandbox.path("probed-held"), "").unwrap();
+    wait_for("free");
+    assert!(native::flock_n(&path), "the last release must unlock");
+    std::fs::write(sandbox.path("probed-free"), "").unwrap();
+    guest.join().unwrap().assert_success().assert_line("ok");
+}

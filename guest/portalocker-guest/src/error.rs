@@ -46,6 +46,8 @@ pub enum ErrorKind {
     /// The file exists and the call was asked not to replace it (an atomic
     /// write without `replace`).
     AlreadyExists,
+    /// A reentrant lock was released more often than it was acquired.
+    NotHeld,
     /// The options contradict each other: `truncate` without `write`, or
     /// `truncate` with a shared lock.
     InvalidOptions,
@@ -66,7 +68,8 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// The name of the WIT `lock-error` case, in kebab-case:
     /// `"already-locked"`, `"timed-out"`, `"not-permitted"`, `"not-lockable"`,
-    /// `"bad-path"`, `"not-found"`, `"already-exists"`, `"invalid-options"`,
+    /// `"bad-path"`, `"not-found"`, `"already-exists"`, `"not-held"`,
+    /// `"invalid-options"`,
     /// `"bad-descriptor"`,
     /// `"denied"`, `"limit-reached"` or `"io"`.
     ///
@@ -86,6 +89,7 @@ impl ErrorKind {
             ErrorKind::BadPath => "bad-path",
             ErrorKind::NotFound => "not-found",
             ErrorKind::AlreadyExists => "already-exists",
+            ErrorKind::NotHeld => "not-held",
             ErrorKind::InvalidOptions => "invalid-options",
             ErrorKind::BadDescriptor => "bad-descriptor",
             ErrorKind::Denied => "denied",
@@ -118,6 +122,7 @@ impl ErrorKind {
             ErrorKind::LimitReached(_) => io::ErrorKind::QuotaExceeded,
             ErrorKind::Io(code) => io_kind_of(*code),
             ErrorKind::NotLockable
+            | ErrorKind::NotHeld
             | ErrorKind::BadPath
             | ErrorKind::InvalidOptions
             | ErrorKind::BadDescriptor => io::ErrorKind::Other,
@@ -158,6 +163,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::BadPath => f.write_str("bad path"),
             ErrorKind::NotFound => f.write_str("not found"),
             ErrorKind::AlreadyExists => f.write_str("already exists"),
+            ErrorKind::NotHeld => f.write_str("not held: released more often than acquired"),
             ErrorKind::InvalidOptions => f.write_str("invalid options: they contradict each other"),
             ErrorKind::BadDescriptor => f.write_str("bad descriptor for this call"),
             ErrorKind::Denied => f.write_str("denied by the host's policy"),
@@ -179,6 +185,7 @@ impl From<LockError> for ErrorKind {
             LockError::BadPath => ErrorKind::BadPath,
             LockError::NotFound => ErrorKind::NotFound,
             LockError::AlreadyExists => ErrorKind::AlreadyExists,
+            LockError::NotHeld => ErrorKind::NotHeld,
             LockError::InvalidOptions => ErrorKind::InvalidOptions,
             LockError::BadDescriptor => ErrorKind::BadDescriptor,
             LockError::Denied => ErrorKind::Denied,

@@ -95,6 +95,7 @@ mod handle;
 mod lock;
 mod mode;
 pub mod preopens;
+mod reentrant;
 mod request;
 
 pub use atomic::{AtomicFile, AtomicWrite, open_atomic};
@@ -103,6 +104,7 @@ pub use guard::LockGuard;
 pub use handle::{lock, lock_timeout, request_lock, try_lock, unlock};
 pub use lock::Lock;
 pub use mode::Mode;
+pub use reentrant::ReentrantLock;
 pub use request::{LockRequest, PendingLock};
 
 /// The raw bindings of the `portalocker:filelock` WIT interfaces, for callers

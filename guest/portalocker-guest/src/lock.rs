@@ -372,6 +372,30 @@ impl Lock {
         LockGuard::new(lock, self.path.clone())
     }
 
+    /// A reentrant lock (portalocker's `RLock`) with this lock's path and
+    /// options: see [`ReentrantLock`](crate::ReentrantLock).
+    ///
+    /// # Errors
+    ///
+    /// `BadPath` when the path is not inside a preopen or cannot be used.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let rlock = portalocker_guest::Lock::new("app.lock").reentrant()?;
+    /// rlock.acquire()?;
+    /// rlock.acquire()?; // the same object again: only counts
+    /// rlock.release()?;
+    /// rlock.release()?; // the last release unlocks
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn reentrant(&self) -> Result<crate::ReentrantLock, Error> {
+        let (dir, relative) = preopens::resolve(&self.path)?;
+        crate::ReentrantLock::open(&dir, &relative, self.options(), &self.path, self.mode)
+    }
+
     fn request_at(&self, dir: &Descriptor, relative: &str) -> LockRequest {
         let pending = FileLock::request(dir, relative, self.options());
         LockRequest::new(pending, self.path.clone(), self.mode)

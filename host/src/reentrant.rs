@@ -1,0 +1,96 @@
+//! Reentrant locks, portalocker's `RLock`: acquisitions are counted, and the
+//! file is locked by the first and unlocked by the last.
+
+use wasmtime::component::Resource;
+use wasmtime_wasi::filesystem::{self, Descriptor};
+
+use crate::bindings::portalocker::filelock::types::{LockError, LockOptions};
+use crate::ctx::FileLockCtxView;
+use crate::error::LockFailure;
+use crate::open;
+use crate::path_lock::FileLock;
+
+/// The host side of WIT `reentrant-lock`. Dropping it releases the lock,
+/// whatever the count.
+pub struct ReentrantLock {
+    dir: filesystem::Dir,
+    path: String,
+    options: LockOptions,
+    held: Option<FileLock>,
+    count: u32,
+}
+
+impl FileLockCtxView<'_> {
+    /// A reentrant lock on `path` in `dir`, not yet acquired.
+    pub(crate) fn open_reentrant(
+        &mut self,
+        dir: &Resource<Descriptor>,
+        path: String,
+        options: LockOptions,
+    ) -> Result<Resource<ReentrantLock>, LockFailure> {
+        let dir = match self.table.get(dir)? {
+            Descriptor::Dir(dir) => dir.clone(),
+            Descriptor::File(_) => return Err(LockError::BadDescriptor.into()),
+        };
+        open::check_relative(&path)?;
+        let lock = ReentrantLock {
+            dir,
+            path,
+            options,
+            held: None,
+            count: 0,
+        };
+        Ok(self.table.push(lock)?)
+    }
+
+    /// Acquires once more: locks the file the first time.
+    pub(crate) async fn acquire_reentrant(
+        &mut self,
+        lock: &Resource<ReentrantLock>,
+    ) -> Result<(), LockFailure> {
+        let reentrant = self.table.get_mut(lock)?;
+        if reentrant.count > 0 {
+            reentrant.count = reentrant
+                .count
+                .checked_add(1)
+                .ok_or(LockError::InvalidOptions)?;
+            return Ok(());
+        }
+        let (dir, path, options) = (
+            reentrant.dir.clone(),
+            reentrant.path.clone(),
+            reentrant.options,
+        );
+        let file = self.open_in_dir(&dir, &path, &options)?;
+        let held = self.lock_opened(file, options).await?;
+        let reentrant = self.table.get_mut(lock)?;
+        reentrant.held = Some(held);
+        reentrant.count = 1;
+        Ok(())
+    }
+
+    /// Gives back one acquisition; the last unlocks and closes the file.
+    pub(crate) fn release_reentrant(
+        &mut self,
+        lock: &Resource<ReentrantLock>,
+    ) -> Result<(), LockFailure> {
+        let reentrant = self.table.get_mut(lock)?;
+        reentrant.count = reentrant.count.checked_sub(1).ok_or(LockError::NotHeld)?;
+        if reentrant.count == 0 {
+            // Dropping the lock unlocks it and closes the file.
+            drop(reentrant.held.take());
+        }
+        Ok(())
+    }
+
+    /// The acquisitions held now.
+    pub(crate) fn reentrant_count(&self, lock: &Resource<ReentrantLock>) -> wasmtime::Result<u32> {
+        Ok(self.table.get(lock)?.count)
+    }
+
+    /// Drops a reentrant lock, releasing it.
+    pub(crate) fn drop_reentrant(&mut self, lock: Resource<ReentrantLock>) -> wasmtime::Result<()> {
+        self.table.delete(lock)?;
+        Ok(())
+    }
+}
