@@ -11,6 +11,7 @@ use crate::error::LockFailure;
 use crate::path_lock::FileLock;
 use crate::reentrant::ReentrantLock;
 use crate::request::{Collected, PendingFileLock, PendingLock};
+use crate::temporary::TemporaryLock;
 use wasmtime_wasi_io::poll::DynPollable;
 
 impl types::Host for FileLockCtxView<'_> {
@@ -185,5 +186,24 @@ impl crate::bindings::portalocker::filelock::path_lock::HostReentrantLock for Fi
 
     async fn drop(&mut self, lock: Resource<ReentrantLock>) -> wasmtime::Result<()> {
         self.drop_reentrant(lock)
+    }
+}
+
+impl crate::bindings::portalocker::filelock::path_lock::HostTemporaryLock for FileLockCtxView<'_> {
+    async fn acquire(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+        options: LockOptions,
+    ) -> Result<Resource<TemporaryLock>, LockFailure> {
+        self.acquire_temporary(&dir, &path, options).await
+    }
+
+    async fn release(&mut self, lock: Resource<TemporaryLock>) -> Result<(), LockFailure> {
+        self.release_temporary(&lock)
+    }
+
+    async fn drop(&mut self, lock: Resource<TemporaryLock>) -> wasmtime::Result<()> {
+        self.drop_temporary(lock)
     }
 }

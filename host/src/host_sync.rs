@@ -17,6 +17,7 @@ use crate::error::LockFailure;
 use crate::path_lock::FileLock;
 use crate::reentrant::ReentrantLock;
 use crate::request::{Collected, PendingFileLock, PendingLock};
+use crate::temporary::TemporaryLock;
 use wasmtime_wasi_io::poll::DynPollable;
 
 /// Drives `future` to its end on this thread, parking the thread while the
@@ -208,5 +209,26 @@ impl crate::bindings::sync::portalocker::filelock::path_lock::HostReentrantLock
 
     fn drop(&mut self, lock: Resource<ReentrantLock>) -> wasmtime::Result<()> {
         self.drop_reentrant(lock)
+    }
+}
+
+impl crate::bindings::sync::portalocker::filelock::path_lock::HostTemporaryLock
+    for FileLockCtxView<'_>
+{
+    fn acquire(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+        options: LockOptions,
+    ) -> Result<Resource<TemporaryLock>, LockFailure> {
+        block_on(self.acquire_temporary(&dir, &path, options))
+    }
+
+    fn release(&mut self, lock: Resource<TemporaryLock>) -> Result<(), LockFailure> {
+        self.release_temporary(&lock)
+    }
+
+    fn drop(&mut self, lock: Resource<TemporaryLock>) -> wasmtime::Result<()> {
+        self.drop_temporary(lock)
     }
 }

@@ -99,6 +99,7 @@ mod path_lock;
 mod policy;
 mod reentrant;
 mod request;
+mod temporary;
 pub mod wait;
 mod wake;
 
@@ -112,6 +113,7 @@ pub use crate::path_lock::FileLock;
 pub use crate::policy::LockPolicy;
 pub use crate::reentrant::ReentrantLock;
 pub use crate::request::{PendingFileLock, PendingLock};
+pub use crate::temporary::TemporaryLock;
 pub use wasmtime::component::ResourceTable;
 
 use crate::bindings::portalocker::filelock as async_bindings;

@@ -41,6 +41,11 @@ impl FileLock {
         self.mode
     }
 
+    /// The locked open file.
+    pub(crate) fn open_file(&self) -> &File {
+        &self.file
+    }
+
     /// Whether the lock is still held (not yet released).
     pub fn is_held(&self) -> bool {
         self.held

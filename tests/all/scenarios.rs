@@ -214,3 +214,31 @@ fn filelock_rlock() {
     std::fs::write(sandbox.path("probed-free"), "").unwrap();
     guest.join().unwrap().assert_success().assert_line("ok");
 }
+
+#[test]
+fn filelock_temporary_counter() {
+    const GUESTS: usize = 6;
+    const ROUNDS: u64 = 30;
+    let sandbox = Sandbox::new();
+    let rounds = ROUNDS.to_string();
+    let guests: Vec<_> = (0..GUESTS)
+        .map(|_| sandbox.spawn(guests::FILELOCK_TEMPORARY_COUNTER, &["t.lock", &rounds]))
+        .collect();
+    for guest in guests {
+        guest.join().unwrap().assert_success();
+    }
+    let total: u64 = std::fs::read_to_string(sandbox.path("counter.txt"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        total,
+        GUESTS as u64 * ROUNDS,
+        "two holders held the temporary lock at once"
+    );
+    assert!(
+        !sandbox.path("t.lock").exists(),
+        "the temporary lock file was left behind"
+    );
+}

@@ -97,6 +97,7 @@ mod mode;
 pub mod preopens;
 mod reentrant;
 mod request;
+mod temporary;
 
 pub use atomic::{AtomicFile, AtomicWrite, open_atomic};
 pub use error::{Error, ErrorKind, Limit};
@@ -106,6 +107,7 @@ pub use lock::Lock;
 pub use mode::Mode;
 pub use reentrant::ReentrantLock;
 pub use request::{LockRequest, PendingLock};
+pub use temporary::TemporaryLock;
 
 /// The raw bindings of the `portalocker:filelock` WIT interfaces, for callers
 /// who want the host's functions and resources exactly as the WIT declares

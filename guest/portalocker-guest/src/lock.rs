@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use wasip2::filesystem::types::Descriptor;
 
-use crate::bindings::portalocker::filelock::path_lock::FileLock;
+use crate::bindings::portalocker::filelock::path_lock::{self, FileLock};
 use crate::bindings::portalocker::filelock::types::{LockError, LockOptions};
 use crate::{Error, LockGuard, LockRequest, Mode, duration_nanos, preopens};
 
@@ -394,6 +394,31 @@ impl Lock {
     pub fn reentrant(&self) -> Result<crate::ReentrantLock, Error> {
         let (dir, relative) = preopens::resolve(&self.path)?;
         crate::ReentrantLock::open(&dir, &relative, self.options(), &self.path, self.mode)
+    }
+
+    /// Acquires this lock on a temporary lock file (portalocker's
+    /// `TemporaryFileLock`): the file is created, locked, and removed again
+    /// on release. `create` and `write` are implied; `truncate` is refused.
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire`](Self::acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let lock = portalocker_guest::Lock::new("job.lock").no_wait().acquire_temporary()?;
+    /// // ... the job runs; job.lock exists meanwhile ...
+    /// lock.release()?; // job.lock is gone
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn acquire_temporary(&self) -> Result<crate::TemporaryLock, Error> {
+        let (dir, relative) = preopens::resolve(&self.path)?;
+        let inner = path_lock::TemporaryLock::acquire(&dir, &relative, self.options())
+            .map_err(|e| lock_error(e, &self.path, self.mode))?;
+        Ok(crate::TemporaryLock::new(inner, &self.path, self.mode))
     }
 
     fn request_at(&self, dir: &Descriptor, relative: &str) -> LockRequest {

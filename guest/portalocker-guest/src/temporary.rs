@@ -1,0 +1,39 @@
+//! Temporary lock files, portalocker's `TemporaryFileLock`.
+
+use crate::bindings::portalocker::filelock::path_lock;
+use crate::lock::lock_error;
+use crate::{Error, Mode};
+
+/// A held lock on a lock file that exists only while it is held: removed on
+/// [`release`](Self::release) or drop, safely with any number of contenders
+/// (see the WIT `temporary-lock`). Make one with
+/// [`Lock::acquire_temporary`](crate::Lock::acquire_temporary).
+#[must_use = "if unused the lock will immediately unlock"]
+#[derive(Debug)]
+pub struct TemporaryLock {
+    inner: path_lock::TemporaryLock,
+    path: String,
+    mode: Mode,
+}
+
+impl TemporaryLock {
+    pub(crate) fn new(inner: path_lock::TemporaryLock, path: &str, mode: Mode) -> Self {
+        TemporaryLock {
+            inner,
+            path: path.to_owned(),
+            mode,
+        }
+    }
+
+    /// Removes the lock file and releases the lock.
+    ///
+    /// # Errors
+    ///
+    /// An `Io` error if the file could not be removed (the lock is released
+    /// all the same).
+    pub fn release(self) -> Result<(), Error> {
+        self.inner
+            .release()
+            .map_err(|e| lock_error(e, &self.path, self.mode))
+    }
+}

@@ -1,0 +1,138 @@
+//! Temporary lock files, portalocker's `TemporaryFileLock`: the lock file
+//! exists only while it is held.
+//!
+//! The protocol that keeps it safe with many contenders: a holder removes the
+//! file *while still holding the lock*; a waiter that then gets the lock on
+//! the removed file finds, on checking, that the path no longer names the
+//! file it locked (or names a newer one), lets go and starts over. So a lock
+//! is only ever held on the file the path names.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cap_primitives::fs::FollowSymlinks;
+#[cfg(unix)]
+use cap_primitives::fs::MetadataExt as _;
+use wasmtime::component::Resource;
+use wasmtime_wasi::filesystem::{self, Descriptor};
+
+use crate::bindings::portalocker::filelock::types::{LockError, LockOptions};
+use crate::ctx::FileLockCtxView;
+use crate::error::{LockFailure, file_error, open_error};
+use crate::open;
+use crate::path_lock::FileLock;
+
+/// How many times a holder that keeps finding its file replaced starts over
+/// before giving up with `io`.
+const MAX_ROUNDS: u32 = 10_000;
+
+/// The host side of WIT `temporary-lock`.
+pub struct TemporaryLock {
+    dir: filesystem::Dir,
+    path: PathBuf,
+    held: Option<FileLock>,
+}
+
+impl TemporaryLock {
+    /// Removes the lock file while still holding it, then unlocks.
+    fn release(&mut self) -> Result<(), LockError> {
+        let Some(lock) = self.held.take() else {
+            return Ok(());
+        };
+        let removed = cap_primitives::fs::remove_file(&self.dir.dir, &self.path);
+        drop(lock);
+        match removed {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(file_error(&err)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `path` still names the file `lock` holds.
+    #[cfg(unix)]
+    fn names(dir: &filesystem::Dir, path: &std::path::Path, lock: &FileLock) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        let (Ok(named), Ok(held)) = (
+            cap_primitives::fs::stat(&dir.dir, path, FollowSymlinks::No),
+            lock.open_file().metadata(),
+        ) else {
+            return false;
+        };
+        named.dev() == held.dev() && named.ino() == held.ino()
+    }
+
+    /// Without file identities to compare, the check only makes sure the path
+    /// still exists.
+    #[cfg(not(unix))]
+    fn names(dir: &filesystem::Dir, path: &std::path::Path, _lock: &FileLock) -> bool {
+        cap_primitives::fs::stat(&dir.dir, path, FollowSymlinks::No).is_ok()
+    }
+}
+
+impl Drop for TemporaryLock {
+    fn drop(&mut self) {
+        if let Err(err) = self.release() {
+            tracing::warn!(?err, "removing a temporary lock file failed");
+        }
+    }
+}
+
+impl FileLockCtxView<'_> {
+    /// Acquires a temporary lock on `path` in `dir`.
+    pub(crate) async fn acquire_temporary(
+        &mut self,
+        dir: &Resource<Descriptor>,
+        path: &str,
+        mut options: LockOptions,
+    ) -> Result<Resource<TemporaryLock>, LockFailure> {
+        let dir = match self.table.get(dir)? {
+            Descriptor::Dir(dir) => dir.clone(),
+            Descriptor::File(_) => return Err(LockError::BadDescriptor.into()),
+        };
+        if options.truncate {
+            return Err(LockError::InvalidOptions.into());
+        }
+        options.create = true;
+        options.write = true;
+        let relative = open::check_relative(path)?.to_path_buf();
+        let deadline = options
+            .timeout
+            .filter(|&ns| ns > 0)
+            .and_then(|ns| Instant::now().checked_add(Duration::from_nanos(ns)));
+        for _ in 0..MAX_ROUNDS {
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(LockError::TimedOut.into());
+                }
+                options.timeout = Some(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
+            }
+            let file = self.open_in_dir(&dir, path, &options)?;
+            let lock = self.lock_opened(file, options).await?;
+            if TemporaryLock::names(&dir, &relative, &lock) {
+                let temporary = TemporaryLock {
+                    dir,
+                    path: relative,
+                    held: Some(lock),
+                };
+                return Ok(self.table.push(temporary)?);
+            }
+            // The holder before us removed the file: ours is gone. Start over.
+        }
+        Err(open_error(&std::io::Error::other("the lock file kept being replaced")).into())
+    }
+
+    /// Releases a temporary lock, removing its file.
+    pub(crate) fn release_temporary(
+        &mut self,
+        lock: &Resource<TemporaryLock>,
+    ) -> Result<(), LockFailure> {
+        self.table.get_mut(lock)?.release()?;
+        Ok(())
+    }
+
+    /// Drops a temporary lock, releasing it.
+    pub(crate) fn drop_temporary(&mut self, lock: Resource<TemporaryLock>) -> wasmtime::Result<()> {
+        self.table.delete(lock)?;
+        Ok(())
+    }
+}
