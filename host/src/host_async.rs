@@ -11,6 +11,7 @@ use crate::error::LockFailure;
 use crate::path_lock::FileLock;
 use crate::reentrant::ReentrantLock;
 use crate::request::{Collected, PendingFileLock, PendingLock};
+use crate::semaphore::SemaphoreSlot;
 use crate::temporary::TemporaryLock;
 use wasmtime_wasi_io::poll::DynPollable;
 
@@ -205,5 +206,29 @@ impl crate::bindings::portalocker::filelock::path_lock::HostTemporaryLock for Fi
 
     async fn drop(&mut self, lock: Resource<TemporaryLock>) -> wasmtime::Result<()> {
         self.drop_temporary(lock)
+    }
+}
+
+impl crate::bindings::portalocker::filelock::path_lock::HostSemaphoreSlot for FileLockCtxView<'_> {
+    async fn acquire(
+        &mut self,
+        dir: Resource<Descriptor>,
+        name: String,
+        slots: u32,
+        options: LockOptions,
+    ) -> Result<Resource<SemaphoreSlot>, LockFailure> {
+        self.acquire_slot(&dir, &name, slots, options).await
+    }
+
+    async fn slot(&mut self, slot: Resource<SemaphoreSlot>) -> wasmtime::Result<u32> {
+        self.slot_number(&slot)
+    }
+
+    async fn release(&mut self, slot: Resource<SemaphoreSlot>) -> Result<(), LockFailure> {
+        self.release_slot(&slot)
+    }
+
+    async fn drop(&mut self, slot: Resource<SemaphoreSlot>) -> wasmtime::Result<()> {
+        self.drop_slot(slot)
     }
 }

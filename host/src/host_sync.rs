@@ -17,6 +17,7 @@ use crate::error::LockFailure;
 use crate::path_lock::FileLock;
 use crate::reentrant::ReentrantLock;
 use crate::request::{Collected, PendingFileLock, PendingLock};
+use crate::semaphore::SemaphoreSlot;
 use crate::temporary::TemporaryLock;
 use wasmtime_wasi_io::poll::DynPollable;
 
@@ -230,5 +231,31 @@ impl crate::bindings::sync::portalocker::filelock::path_lock::HostTemporaryLock
 
     fn drop(&mut self, lock: Resource<TemporaryLock>) -> wasmtime::Result<()> {
         self.drop_temporary(lock)
+    }
+}
+
+impl crate::bindings::sync::portalocker::filelock::path_lock::HostSemaphoreSlot
+    for FileLockCtxView<'_>
+{
+    fn acquire(
+        &mut self,
+        dir: Resource<Descriptor>,
+        name: String,
+        slots: u32,
+        options: LockOptions,
+    ) -> Result<Resource<SemaphoreSlot>, LockFailure> {
+        block_on(self.acquire_slot(&dir, &name, slots, options))
+    }
+
+    fn slot(&mut self, slot: Resource<SemaphoreSlot>) -> wasmtime::Result<u32> {
+        self.slot_number(&slot)
+    }
+
+    fn release(&mut self, slot: Resource<SemaphoreSlot>) -> Result<(), LockFailure> {
+        self.release_slot(&slot)
+    }
+
+    fn drop(&mut self, slot: Resource<SemaphoreSlot>) -> wasmtime::Result<()> {
+        self.drop_slot(slot)
     }
 }

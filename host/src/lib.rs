@@ -99,6 +99,7 @@ mod path_lock;
 mod policy;
 mod reentrant;
 mod request;
+mod semaphore;
 mod temporary;
 pub mod wait;
 mod wake;
@@ -113,6 +114,7 @@ pub use crate::path_lock::FileLock;
 pub use crate::policy::LockPolicy;
 pub use crate::reentrant::ReentrantLock;
 pub use crate::request::{PendingFileLock, PendingLock};
+pub use crate::semaphore::SemaphoreSlot;
 pub use crate::temporary::TemporaryLock;
 pub use wasmtime::component::ResourceTable;
 

@@ -242,3 +242,18 @@ fn filelock_temporary_counter() {
         "the temporary lock file was left behind"
     );
 }
+
+#[test]
+fn filelock_semaphore() {
+    let sandbox = Sandbox::new();
+    let guest = sandbox.spawn(guests::FILELOCK_SEMAPHORE, &[]);
+    assert!(
+        portalocker_tests::eventually(Duration::from_secs(20), || sandbox.path("full").exists()),
+        "the guest never filled the semaphore"
+    );
+    for slot in ["jobs.0.lock", "jobs.1.lock"] {
+        assert!(!native::flock_n(&sandbox.path(slot)), "{slot} is not held");
+    }
+    std::fs::write(sandbox.path("probed-full"), "").unwrap();
+    guest.join().unwrap().assert_success().assert_line("ok");
+}

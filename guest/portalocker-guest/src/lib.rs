@@ -97,6 +97,7 @@ mod mode;
 pub mod preopens;
 mod reentrant;
 mod request;
+mod semaphore;
 mod temporary;
 
 pub use atomic::{AtomicFile, AtomicWrite, open_atomic};
@@ -107,6 +108,7 @@ pub use lock::Lock;
 pub use mode::Mode;
 pub use reentrant::ReentrantLock;
 pub use request::{LockRequest, PendingLock};
+pub use semaphore::{BoundedSemaphore, SemaphoreGuard};
 pub use temporary::TemporaryLock;
 
 /// The raw bindings of the `portalocker:filelock` WIT interfaces, for callers

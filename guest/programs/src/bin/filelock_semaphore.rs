@@ -1,0 +1,40 @@
+//! `filelock_semaphore` (no arguments): a semaphore with 2 slots admits two
+//! holders; the third gets `already-locked` at once with a zero timeout and
+//! `timed-out` with a short one; freeing a slot admits it. Zero slots is
+//! `invalid-options`. Between steps it pauses at a checkpoint so the host
+//! can check the slot files from outside. Prints `ok`.
+
+use std::time::Duration;
+
+use portalocker_guest::{BoundedSemaphore, ErrorKind};
+use portalocker_programs::{checkpoint, expect_kind, expect_ok};
+
+fn main() {
+    let semaphore = BoundedSemaphore::new("jobs", 2);
+    let first = expect_ok("first", semaphore.acquire());
+    let second = expect_ok("second", semaphore.acquire());
+    let mut taken = [first.slot(), second.slot()];
+    taken.sort();
+    assert_eq!(taken, [0, 1]);
+    let no_wait = semaphore.clone().timeout(Duration::ZERO);
+    expect_kind("third at once", no_wait.acquire(), ErrorKind::AlreadyLocked);
+    expect_kind(
+        "third in 100 ms",
+        semaphore
+            .clone()
+            .timeout(Duration::from_millis(100))
+            .acquire(),
+        ErrorKind::TimedOut,
+    );
+    checkpoint("full", "probed-full");
+    let freed = first.slot();
+    drop(first);
+    let third = expect_ok("third after a release", no_wait.acquire());
+    assert_eq!(third.slot(), freed);
+    expect_kind(
+        "zero slots",
+        BoundedSemaphore::new("none", 0).acquire(),
+        ErrorKind::InvalidOptions,
+    );
+    println!("ok");
+}
