@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{HasData, ResourceTable};
@@ -17,15 +18,43 @@ use crate::wait::WaitPolicy;
 /// [`FileLockCtx::builder`], or take the defaults with
 /// [`FileLockCtx::default`].
 ///
-/// Cloning a context copies its configuration, not its usage: each clone
-/// starts with no locks held and no waits in progress, as a context for a new
-/// store should.
-#[derive(Debug, Default)]
+/// Cloning a context copies its configuration, not its usage or its
+/// identity: each clone starts with no locks held and no waits in progress,
+/// and with an instance identity of its own, as a context for a new store
+/// should.
+#[derive(Debug)]
 pub struct FileLockCtx {
     pub(crate) wait: WaitPolicy,
     pub(crate) allow_blocking_current_thread: bool,
     pub(crate) policy: LockPolicy,
     pub(crate) usage: Arc<Usage>,
+    pub(crate) instance: Arc<str>,
+    /// Whether `instance` was named by the embedder (kept by clones).
+    named: bool,
+}
+
+/// The next identity [`FileLockCtx`] hands out by default.
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
+
+/// A new default instance identity: unique in this host process.
+fn next_instance() -> Arc<str> {
+    NEXT_INSTANCE
+        .fetch_add(1, Ordering::Relaxed)
+        .to_string()
+        .into()
+}
+
+impl Default for FileLockCtx {
+    fn default() -> Self {
+        FileLockCtx {
+            wait: WaitPolicy::default(),
+            allow_blocking_current_thread: false,
+            policy: LockPolicy::default(),
+            usage: Arc::default(),
+            instance: next_instance(),
+            named: false,
+        }
+    }
 }
 
 impl Clone for FileLockCtx {
@@ -35,6 +64,12 @@ impl Clone for FileLockCtx {
             allow_blocking_current_thread: self.allow_blocking_current_thread,
             policy: self.policy.clone(),
             usage: Arc::default(),
+            instance: if self.named {
+                Arc::clone(&self.instance)
+            } else {
+                next_instance()
+            },
+            named: self.named,
         }
     }
 }
@@ -53,6 +88,12 @@ impl FileLockCtx {
     /// What the host allows this store's guest.
     pub fn policy(&self) -> &LockPolicy {
         &self.policy
+    }
+
+    /// The identity this store's guest publishes in PID-file locks (WIT
+    /// `pid-lock.holder.instance`).
+    pub fn instance_identity(&self) -> &str {
+        &self.instance
     }
 
     /// The budget of a wait that starts now.
@@ -146,6 +187,15 @@ impl FileLockCtxBuilder {
     /// wait cut short by it fails with `limit-reached(wait-time)`.
     pub fn max_wait(mut self, max: Duration) -> Self {
         self.ctx.policy.max_wait = Some(max);
+        self
+    }
+
+    /// Names the instance in the PID-file locks it takes (WIT
+    /// `pid-lock.holder.instance`), instead of the default: a number unique
+    /// in this host process. Clones of a named context keep the name.
+    pub fn instance_identity(mut self, identity: impl Into<String>) -> Self {
+        self.ctx.instance = identity.into().into();
+        self.ctx.named = true;
         self
     }
 

@@ -4,11 +4,14 @@ use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 
 use crate::atomic::AtomicFile;
-use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
-use crate::bindings::portalocker::filelock::{descriptor_lock, path_lock, types};
+use crate::bindings::portalocker::filelock::types::{
+    Holder, LockError, LockMode, LockOptions, LockState, PidLockError,
+};
+use crate::bindings::portalocker::filelock::{descriptor_lock, path_lock, pid_lock, types};
 use crate::ctx::FileLockCtxView;
 use crate::error::LockFailure;
 use crate::path_lock::FileLock;
+use crate::pid_lock::PidFileLock;
 use crate::reentrant::ReentrantLock;
 use crate::request::{Collected, PendingFileLock, PendingLock};
 use crate::semaphore::SemaphoreSlot;
@@ -88,6 +91,15 @@ impl path_lock::HostFileLock for FileLockCtxView<'_> {
 
     async fn is_held(&mut self, lock: Resource<FileLock>) -> wasmtime::Result<bool> {
         self.lock_is_held(&lock)
+    }
+
+    async fn lock(
+        &mut self,
+        lock: Resource<FileLock>,
+        mode: LockMode,
+        timeout: Option<u64>,
+    ) -> Result<(), LockFailure> {
+        self.relock(&lock, mode, timeout).await
     }
 
     async fn file(
@@ -230,5 +242,39 @@ impl crate::bindings::portalocker::filelock::path_lock::HostSemaphoreSlot for Fi
 
     async fn drop(&mut self, slot: Resource<SemaphoreSlot>) -> wasmtime::Result<()> {
         self.drop_slot(slot)
+    }
+}
+
+impl pid_lock::Host for FileLockCtxView<'_> {}
+
+impl pid_lock::HostPidFileLock for FileLockCtxView<'_> {
+    async fn acquire(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+        label: Option<String>,
+        options: LockOptions,
+    ) -> wasmtime::Result<Result<Resource<PidFileLock>, PidLockError>> {
+        self.acquire_pid(&dir, &path, label, options).await
+    }
+
+    async fn state(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+    ) -> Result<LockState, LockFailure> {
+        self.pid_state(&dir, &path)
+    }
+
+    async fn holder(&mut self, lock: Resource<PidFileLock>) -> wasmtime::Result<Holder> {
+        self.pid_holder(&lock)
+    }
+
+    async fn release(&mut self, lock: Resource<PidFileLock>) -> Result<(), LockFailure> {
+        self.release_pid(&lock)
+    }
+
+    async fn drop(&mut self, lock: Resource<PidFileLock>) -> wasmtime::Result<()> {
+        self.drop_pid(lock)
     }
 }

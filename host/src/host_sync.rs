@@ -10,11 +10,14 @@ use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 
 use crate::atomic::AtomicFile;
-use crate::bindings::portalocker::filelock::types::{LockMode, LockOptions};
-use crate::bindings::sync::portalocker::filelock::{descriptor_lock, path_lock};
+use crate::bindings::portalocker::filelock::types::{
+    Holder, LockMode, LockOptions, LockState, PidLockError,
+};
+use crate::bindings::sync::portalocker::filelock::{descriptor_lock, path_lock, pid_lock};
 use crate::ctx::FileLockCtxView;
 use crate::error::LockFailure;
 use crate::path_lock::FileLock;
+use crate::pid_lock::PidFileLock;
 use crate::reentrant::ReentrantLock;
 use crate::request::{Collected, PendingFileLock, PendingLock};
 use crate::semaphore::SemaphoreSlot;
@@ -113,6 +116,15 @@ impl path_lock::HostFileLock for FileLockCtxView<'_> {
 
     fn is_held(&mut self, lock: Resource<FileLock>) -> wasmtime::Result<bool> {
         self.lock_is_held(&lock)
+    }
+
+    fn lock(
+        &mut self,
+        lock: Resource<FileLock>,
+        mode: LockMode,
+        timeout: Option<u64>,
+    ) -> Result<(), LockFailure> {
+        block_on(self.relock(&lock, mode, timeout))
     }
 
     fn file(&mut self, lock: Resource<FileLock>) -> Result<Resource<Descriptor>, LockFailure> {
@@ -257,5 +269,35 @@ impl crate::bindings::sync::portalocker::filelock::path_lock::HostSemaphoreSlot
 
     fn drop(&mut self, slot: Resource<SemaphoreSlot>) -> wasmtime::Result<()> {
         self.drop_slot(slot)
+    }
+}
+
+impl pid_lock::Host for FileLockCtxView<'_> {}
+
+impl pid_lock::HostPidFileLock for FileLockCtxView<'_> {
+    fn acquire(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+        label: Option<String>,
+        options: LockOptions,
+    ) -> wasmtime::Result<Result<Resource<PidFileLock>, PidLockError>> {
+        block_on(self.acquire_pid(&dir, &path, label, options))
+    }
+
+    fn state(&mut self, dir: Resource<Descriptor>, path: String) -> Result<LockState, LockFailure> {
+        self.pid_state(&dir, &path)
+    }
+
+    fn holder(&mut self, lock: Resource<PidFileLock>) -> wasmtime::Result<Holder> {
+        self.pid_holder(&lock)
+    }
+
+    fn release(&mut self, lock: Resource<PidFileLock>) -> Result<(), LockFailure> {
+        self.release_pid(&lock)
+    }
+
+    fn drop(&mut self, lock: Resource<PidFileLock>) -> wasmtime::Result<()> {
+        self.drop_pid(lock)
     }
 }

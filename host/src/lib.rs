@@ -96,6 +96,7 @@ mod host_sync;
 mod open;
 mod os_lock;
 mod path_lock;
+mod pid_lock;
 mod policy;
 mod reentrant;
 mod request;
@@ -138,6 +139,7 @@ pub fn add_to_linker_async<T: FileLockView + 'static>(
     async_bindings::types::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     async_bindings::descriptor_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     async_bindings::path_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    async_bindings::pid_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     async_bindings::atomic_write::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     Ok(())
 }
@@ -157,6 +159,7 @@ pub fn add_to_linker_sync<T: FileLockView + 'static>(
     async_bindings::types::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     sync_bindings::descriptor_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     sync_bindings::path_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    sync_bindings::pid_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     sync_bindings::atomic_write::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     Ok(())
 }

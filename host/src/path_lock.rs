@@ -30,13 +30,15 @@ pub struct FileLock {
     mode: LockMode,
     write: bool,
     held: bool,
+    /// What the directory the file was opened in allows, for `lock`.
+    dir_perms: FsPerms,
     allow_blocking_current_thread: bool,
     /// The instance's usage, which counts this lock while it is held.
     usage: Arc<Usage>,
 }
 
 impl FileLock {
-    /// The mode the lock was acquired in.
+    /// The mode the lock was last acquired or converted in.
     pub fn mode(&self) -> LockMode {
         self.mode
     }
@@ -46,7 +48,7 @@ impl FileLock {
         &self.file
     }
 
-    /// Whether the lock is still held (not yet released).
+    /// Whether the lock is held (acquired and not released since).
     pub fn is_held(&self) -> bool {
         self.held
     }
@@ -86,6 +88,20 @@ impl Drop for FileLock {
     }
 }
 
+/// A file the path layer opened for locking, not locked yet.
+pub(crate) struct OpenedFile {
+    file: File,
+    /// What the directory it was opened in allows.
+    dir_perms: FsPerms,
+}
+
+impl OpenedFile {
+    /// The open file.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+}
+
 /// Rejects option combinations that contradict each other.
 fn check_options(options: &LockOptions) -> Result<(), LockError> {
     if options.truncate && (!options.write || options.mode != LockMode::Exclusive) {
@@ -102,7 +118,7 @@ impl FileLockCtxView<'_> {
         dir: &Resource<Descriptor>,
         path: &str,
         options: &LockOptions,
-    ) -> Result<File, LockFailure> {
+    ) -> Result<OpenedFile, LockFailure> {
         let dir = match self.table.get(dir)? {
             Descriptor::Dir(dir) => dir,
             Descriptor::File(_) => return Err(LockError::BadDescriptor.into()),
@@ -116,7 +132,7 @@ impl FileLockCtxView<'_> {
         dir: &filesystem::Dir,
         path: &str,
         options: &LockOptions,
-    ) -> Result<File, LockError> {
+    ) -> Result<OpenedFile, LockError> {
         check_options(options)?;
         let modifies = options.write || options.create || options.truncate;
         if modifies && dir.perms.write_not_permitted() {
@@ -135,14 +151,17 @@ impl FileLockCtxView<'_> {
         let file = open::open_lock_file(&dir.dir, path, request)?;
         // Symbolic links inside the directory may lead elsewhere in it.
         self.ctx.policy.admit_file(&file)?;
-        Ok(file)
+        Ok(OpenedFile {
+            file,
+            dir_perms: dir.perms,
+        })
     }
 
     /// The wait that turns an opened file into a held [`FileLock`]: the same
     /// future for `acquire` and for `request`.
     pub(crate) fn lock_opened(
         &self,
-        file: File,
+        opened: OpenedFile,
         options: LockOptions,
     ) -> impl Future<Output = Result<FileLock, LockError>> + Send + 'static {
         let policy = self.ctx.wait;
@@ -151,6 +170,7 @@ impl FileLockCtxView<'_> {
         let allow_blocking_current_thread = self.ctx.allow_blocking_current_thread;
         // The timeout counts from the call, not from the first poll.
         let patience = Patience::from_timeout(options.timeout, self.ctx.policy.max_wait);
+        let OpenedFile { file, dir_perms } = opened;
         async move {
             let usage = Arc::clone(&budget.usage);
             wait::acquire(&file, options.mode, patience, policy, budget, false).await?;
@@ -163,6 +183,7 @@ impl FileLockCtxView<'_> {
                 mode: options.mode,
                 write: options.write,
                 held: true,
+                dir_perms,
                 allow_blocking_current_thread,
                 usage,
             };
@@ -248,6 +269,57 @@ impl FileLockCtxView<'_> {
     ) -> Result<Resource<Descriptor>, LockFailure> {
         let descriptor = self.table.get(lock)?.descriptor()?;
         Ok(self.table.push(descriptor)?)
+    }
+
+    /// The WIT `file-lock.lock`: locks the resource's open file again in
+    /// `mode`. Nothing happens when it is held in `mode` already; held in the
+    /// other mode it is converted (not atomically, as `flock(2)` converts);
+    /// released, it is locked anew.
+    pub(crate) async fn relock(
+        &mut self,
+        lock: &Resource<FileLock>,
+        mode: LockMode,
+        timeout_ns: Option<u64>,
+    ) -> Result<(), LockFailure> {
+        let current = self.table.get(lock)?;
+        if current.held && current.mode == mode {
+            return Ok(());
+        }
+        self.ctx.policy.admit_mode(current.dir_perms, mode)?;
+        let converting = current.held;
+        if !converting {
+            self.ctx
+                .usage
+                .check_room(self.ctx.policy.max_held_locks, None)?;
+        }
+        let file = Arc::clone(&current.file);
+        let patience = Patience::from_timeout(timeout_ns, self.ctx.policy.max_wait);
+        let budget = self.ctx.wait_budget();
+        let outcome = wait::acquire(&file, mode, patience, self.ctx.wait, budget, converting).await;
+        let current = self.table.get_mut(lock)?;
+        match outcome {
+            Ok(()) => {
+                if !current.held {
+                    if let Err(full) = current.usage.take_path_room(self.ctx.policy.max_held_locks)
+                    {
+                        os_lock::unlock(&file).map_err(|err| file_error(&err))?;
+                        return Err(full.into());
+                    }
+                    current.held = true;
+                }
+                current.mode = mode;
+                Ok(())
+            }
+            Err(err) => {
+                // A failed conversion gives up the old lock (see the WIT).
+                if current.held {
+                    current.held = false;
+                    current.usage.path_released();
+                    os_lock::unlock(&file).map_err(|err| file_error(&err))?;
+                }
+                Err(err.into())
+            }
+        }
     }
 
     /// Releases a lock resource's lock, keeping the resource.

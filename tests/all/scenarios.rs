@@ -257,3 +257,103 @@ fn filelock_semaphore() {
     std::fs::write(sandbox.path("probed-full"), "").unwrap();
     guest.join().unwrap().assert_success().assert_line("ok");
 }
+
+#[test]
+fn filelock_options() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run(guests::FILELOCK_OPTIONS, &[])
+        .assert_success()
+        .assert_line("ok");
+    assert_eq!(
+        std::fs::read_to_string(sandbox.path("m.txt")).unwrap(),
+        "Xbcdef!"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sandbox.path("w.txt")).unwrap(),
+        "new"
+    );
+}
+
+/// Waits until the guest in `sandbox` creates the checkpoint file `name`.
+fn reached(sandbox: &Sandbox, name: &str) {
+    assert!(
+        portalocker_tests::eventually(Duration::from_secs(20), || sandbox.path(name).exists()),
+        "the guest never reached `{name}`"
+    );
+}
+
+#[test]
+fn filelock_upgrade() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.path("u.lock");
+    let guest = sandbox.spawn(guests::FILELOCK_UPGRADE, &[]);
+    for (step, shared_fits) in [("shared", true), ("exclusive", false), ("downgraded", true)] {
+        reached(&sandbox, step);
+        assert_eq!(
+            native::can_lock(&path, Mode::Shared),
+            shared_fits,
+            "a native shared lock while the guest holds `{step}`"
+        );
+        assert!(
+            !native::flock_n(&path),
+            "flock -n got the lock while the guest holds `{step}`"
+        );
+        std::fs::write(sandbox.path(&format!("probed-{step}")), "").unwrap();
+    }
+    guest.join().unwrap().assert_success().assert_line("ok");
+    assert!(native::flock_n(&path), "the lock outlived the guest");
+}
+
+#[test]
+fn filelock_pid() {
+    let sandbox = Sandbox::new();
+    let _native = Holder::lock(&sandbox.path("native.pid"), Mode::Exclusive);
+    let mut gate = Holder::lock(&sandbox.path("gate"), Mode::Exclusive);
+    let other = sandbox.spawn(
+        guests::HOLD,
+        &[
+            "--layer",
+            "pid",
+            "--label",
+            "other",
+            "--until",
+            "gate",
+            "other.pid",
+            "exclusive",
+            "0",
+        ],
+    );
+    let other_pid = sandbox.path("other.pid");
+    assert!(
+        portalocker_tests::eventually(Duration::from_secs(20), || {
+            std::fs::read_to_string(&other_pid).is_ok_and(|record| record.ends_with("end\n"))
+        }),
+        "the other instance never published itself"
+    );
+    let guest = sandbox.spawn(guests::FILELOCK_PID, &[]);
+    reached(&sandbox, "pid-held");
+    let app = sandbox.path("app.pid");
+    assert!(!native::flock_n(&app), "flock -n got a held PID file");
+    let record = std::fs::read_to_string(&app).unwrap();
+    assert_eq!(
+        record.lines().next(),
+        Some(std::process::id().to_string().as_str()),
+        "the first line is the host's process id: {record:?}"
+    );
+    std::fs::write(sandbox.path("pid-probed"), "").unwrap();
+    let run = guest.join().unwrap();
+    run.assert_success().assert_line("ok");
+    assert_eq!(run.value("pid"), Some(u64::from(std::process::id())));
+    gate.release();
+    other
+        .join()
+        .unwrap()
+        .assert_success()
+        .assert_line("released");
+    assert_eq!(
+        std::fs::read_to_string(&other_pid).unwrap(),
+        "",
+        "a released PID file names nobody"
+    );
+}

@@ -5,6 +5,7 @@ use std::io;
 
 use wasip2::filesystem::types::ErrorCode;
 
+use crate::Holder;
 pub use crate::bindings::portalocker::filelock::types::Limit;
 use crate::bindings::portalocker::filelock::types::LockError;
 
@@ -223,6 +224,7 @@ pub struct Error {
     op: &'static str,
     detail: Option<&'static str>,
     path: Option<String>,
+    holder: Option<Holder>,
 }
 
 impl Error {
@@ -233,7 +235,32 @@ impl Error {
             op,
             detail: None,
             path: path.map(str::to_owned),
+            holder: None,
         }
+    }
+
+    /// Names the holder that was in the way.
+    pub(crate) fn with_holder(mut self, holder: Option<Holder>) -> Self {
+        self.holder = holder;
+        self
+    }
+
+    /// Who holds the lock, for contention on a [`PidFileLock`](crate::PidFileLock)
+    /// whose holder published itself; `None` otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use portalocker_guest::PidFileLock;
+    ///
+    /// if let Err(e) = PidFileLock::new("app.pid").no_wait().acquire() {
+    ///     if let Some(holder) = e.holder() {
+    ///         eprintln!("app.pid is held by process {}", holder.pid);
+    ///     }
+    /// }
+    /// ```
+    pub fn holder(&self) -> Option<&Holder> {
+        self.holder.as_ref()
     }
 
     /// Adds a parenthesized detail after the path in the message.
@@ -317,7 +344,11 @@ impl fmt::Display for Error {
         if let Some(detail) = self.detail {
             write!(f, " ({detail})")?;
         }
-        write!(f, ": {}", self.kind)
+        write!(f, ": {}", self.kind)?;
+        if let Some(holder) = &self.holder {
+            write!(f, " (held by {holder})")?;
+        }
+        Ok(())
     }
 }
 

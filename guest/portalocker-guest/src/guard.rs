@@ -2,11 +2,12 @@
 
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::time::Duration;
 
 use wasip2::filesystem::types::{Descriptor, ErrorCode};
 
 use crate::bindings::portalocker::filelock::path_lock::FileLock;
-use crate::{Error, ErrorKind, Mode};
+use crate::{Error, ErrorKind, Mode, duration_nanos};
 
 /// How many bytes [`LockGuard::contents`] asks the host for at a time.
 const CHUNK: u64 = 64 * 1024;
@@ -48,6 +49,7 @@ pub struct LockGuard {
     path: String,
     position: u64,
     released: bool,
+    append: bool,
 }
 
 impl LockGuard {
@@ -70,7 +72,14 @@ impl LockGuard {
             path,
             position: 0,
             released: false,
+            append: false,
         })
+    }
+
+    /// Makes every write go to the end of the file (portalocker's `'a'`).
+    pub(crate) fn appending(mut self, append: bool) -> Self {
+        self.append = append;
+        self
     }
 
     /// The descriptor of the locked file. It shares the open file that holds
@@ -335,6 +344,83 @@ impl LockGuard {
             .map_err(|e| Error::new(e, "release the lock on", Some(&self.path)))
     }
 
+    /// Locks the file again in `mode`, waiting at most `timeout` (`None`:
+    /// as long as it takes; zero: one attempt). The file stays open
+    /// throughout, so the guard keeps reading and writing the same file.
+    ///
+    /// * Held in `mode` already: nothing happens (portalocker's `acquire`
+    ///   on a lock it holds).
+    /// * Held in the other mode: the lock is converted, shared to exclusive
+    ///   (an upgrade, which may wait) or exclusive to shared (a downgrade,
+    ///   which never waits). As with `flock(2)`, a conversion is not atomic:
+    ///   another holder may take the lock in between, and may have changed
+    ///   the file. If an upgrade fails, the lock is no longer held at all
+    ///   ([`is_held`](Self::is_held) is false); `relock` again to retake it.
+    /// * Released by [`unlock`](Self::unlock): the lock is taken again.
+    ///
+    /// # Errors
+    ///
+    /// `AlreadyLocked` (zero timeout) or `TimedOut` when another holder is in
+    /// the way; `Denied` when the host reserves exclusive locks for guests
+    /// that may write.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// use portalocker_guest::{Lock, Mode};
+    ///
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let mut guard = Lock::new("state.json").shared().acquire()?;
+    /// let before = guard.contents_string()?;
+    /// // Upgrade to write, then downgrade to let readers back in.
+    /// guard.relock(Mode::Exclusive, Some(Duration::from_secs(1)))?;
+    /// if guard.contents_string()? == before {
+    ///     guard.set_contents(b"{\"version\": 2}")?;
+    /// }
+    /// guard.relock(Mode::Shared, None)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn relock(&mut self, mode: Mode, timeout: Option<Duration>) -> Result<(), Error> {
+        let result = self
+            .lock
+            .lock(mode.into(), timeout.map(duration_nanos))
+            .map_err(|e| Error::new(e, "lock", Some(&self.path)).with_detail(mode.as_str()));
+        self.mode = self.lock.mode().into();
+        self.released = !self.lock.is_held();
+        result
+    }
+
+    /// Releases the lock but keeps the file open and the guard usable:
+    /// [`relock`](Self::relock) takes the lock again. Unlocking a guard
+    /// that holds no lock does nothing (portalocker's `release` twice).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`] when the host fails to release the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use portalocker_guest::Mode;
+    ///
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// let mut guard = portalocker_guest::Lock::new("a.lock").acquire()?;
+    /// guard.unlock()?;
+    /// guard.unlock()?; // harmless
+    /// guard.relock(Mode::Exclusive, None)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn unlock(&mut self) -> Result<(), Error> {
+        self.released = true;
+        self.lock
+            .release()
+            .map_err(|e| Error::new(e, "release the lock on", Some(&self.path)))
+    }
+
     fn io_error(&self, code: ErrorCode, op: &'static str) -> Error {
         Error::new(ErrorKind::Io(code), op, Some(&self.path))
     }
@@ -380,6 +466,9 @@ impl Write for LockGuard {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
+        }
+        if self.append {
+            self.position = self.size()?;
         }
         let n = self
             .file

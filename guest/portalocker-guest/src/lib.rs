@@ -90,10 +90,13 @@
 mod atomic;
 mod bindings;
 mod error;
+mod flags;
 mod guard;
 mod handle;
 mod lock;
 mod mode;
+mod open_mode;
+mod pid;
 pub mod preopens;
 mod reentrant;
 mod request;
@@ -102,10 +105,13 @@ mod temporary;
 
 pub use atomic::{AtomicFile, AtomicWrite, open_atomic};
 pub use error::{Error, ErrorKind, Limit};
+pub use flags::{LockFlags, lock_with_flags};
 pub use guard::LockGuard;
 pub use handle::{lock, lock_timeout, request_lock, try_lock, unlock};
 pub use lock::Lock;
 pub use mode::Mode;
+pub use open_mode::{OpenMode, ParseOpenModeError};
+pub use pid::{Holder, LockState, PidFileLock, PidGuard};
 pub use reentrant::ReentrantLock;
 pub use request::{LockRequest, PendingLock};
 pub use semaphore::{BoundedSemaphore, SemaphoreGuard};
@@ -141,7 +147,7 @@ pub use temporary::TemporaryLock;
 /// ```
 pub mod wit {
     pub use crate::bindings::portalocker::filelock::{
-        atomic_write, descriptor_lock, path_lock, types,
+        atomic_write, descriptor_lock, path_lock, pid_lock, types,
     };
 }
 

@@ -7,7 +7,7 @@ use wasip2::filesystem::types::Descriptor;
 
 use crate::bindings::portalocker::filelock::path_lock::{self, FileLock};
 use crate::bindings::portalocker::filelock::types::{LockError, LockOptions};
-use crate::{Error, LockGuard, LockRequest, Mode, duration_nanos, preopens};
+use crate::{Error, LockGuard, LockRequest, Mode, OpenMode, duration_nanos, preopens};
 
 /// How to open and lock a file by path; [`acquire`](Lock::acquire) does it,
 /// and [`request`](Lock::request) asks for it without waiting (for polling
@@ -46,6 +46,7 @@ pub struct Lock {
     create: bool,
     write: bool,
     truncate: bool,
+    append: bool,
 }
 
 impl Lock {
@@ -73,6 +74,7 @@ impl Lock {
             create: true,
             write: true,
             truncate: false,
+            append: false,
         }
     }
 
@@ -149,6 +151,65 @@ impl Lock {
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// portalocker's `fail_when_locked`: with `true`, the first attempt that
+    /// finds the lock held fails at once with
+    /// [`ErrorKind::AlreadyLocked`](crate::ErrorKind::AlreadyLocked), whatever
+    /// [timeout](Lock::timeout) was set (the same as [`no_wait`](Lock::no_wait));
+    /// with `false`, waits as the timeout says (forever when none was set).
+    ///
+    /// There is no `check_interval`: a waiting lock is woken by the release
+    /// itself, not by polling at an interval.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// use portalocker_guest::Lock;
+    ///
+    /// // portalocker.Lock('a.lock', timeout=5, fail_when_locked=True)
+    /// let result = Lock::new("a.lock")
+    ///     .timeout(Duration::from_secs(5))
+    ///     .fail_when_locked(true)
+    ///     .acquire();
+    /// if let Err(e) = result {
+    ///     assert!(e.is_contention() || !e.is_timeout());
+    /// }
+    /// ```
+    pub fn fail_when_locked(mut self, fail: bool) -> Self {
+        if fail {
+            self.timeout = Some(Duration::ZERO);
+        } else if self.timeout == Some(Duration::ZERO) {
+            self.timeout = None;
+        }
+        self
+    }
+
+    /// Opens the file as portalocker's mode string would: `'a'` (the
+    /// default), `'w'`, `'r+'` or `'r'` (see [`OpenMode`]). Sets
+    /// [`create`](Lock::create), [`write`](Lock::write) and
+    /// [`truncate`](Lock::truncate) together, and for `'a'` makes the guard's
+    /// writes go to the end of the file.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use portalocker_guest::{Lock, OpenMode};
+    ///
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// // portalocker.Lock('config.toml', 'r', flags=LOCK_SH)
+    /// let config = Lock::new("config.toml").shared().open_mode(OpenMode::Read).acquire()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_mode(mut self, mode: OpenMode) -> Self {
+        self.create = mode.creates();
+        self.write = mode.writes();
+        self.truncate = mode.truncates();
+        self.append = mode.appends();
         self
     }
 
@@ -369,7 +430,7 @@ impl Lock {
     fn acquire_at(&self, dir: &Descriptor, relative: &str) -> Result<LockGuard, Error> {
         let lock = FileLock::acquire(dir, relative, self.options())
             .map_err(|e| lock_error(e, &self.path, self.mode))?;
-        LockGuard::new(lock, self.path.clone())
+        Ok(LockGuard::new(lock, self.path.clone())?.appending(self.append))
     }
 
     /// A reentrant lock (portalocker's `RLock`) with this lock's path and
@@ -423,7 +484,7 @@ impl Lock {
 
     fn request_at(&self, dir: &Descriptor, relative: &str) -> LockRequest {
         let pending = FileLock::request(dir, relative, self.options());
-        LockRequest::new(pending, self.path.clone(), self.mode)
+        LockRequest::new(pending, self.path.clone(), self.mode).appending(self.append)
     }
 
     /// The WIT `lock-options` of this lock.

@@ -262,6 +262,7 @@ pub struct LockRequest {
     pending: PendingFileLock,
     path: String,
     mode: Mode,
+    append: bool,
 }
 
 impl LockRequest {
@@ -270,7 +271,14 @@ impl LockRequest {
             pending,
             path,
             mode,
+            append: false,
         }
+    }
+
+    /// Makes the guard this request yields write at the end of the file.
+    pub(crate) fn appending(mut self, append: bool) -> Self {
+        self.append = append;
+        self
     }
 
     /// A pollable that is ready once the request has an answer: the lock is
@@ -339,7 +347,9 @@ impl LockRequest {
     /// ```
     pub fn try_take(&self) -> Option<Result<LockGuard, Error>> {
         Some(match self.pending.get()? {
-            Ok(Ok(lock)) => LockGuard::new(lock, self.path.clone()),
+            Ok(Ok(lock)) => {
+                LockGuard::new(lock, self.path.clone()).map(|guard| guard.appending(self.append))
+            }
             Ok(Err(e)) => Err(lock::lock_error(e, &self.path, self.mode)),
             Err(()) => Err(collected_error(Some(&self.path))),
         })

@@ -1,48 +1,115 @@
-//! `hold [--layer path|handle] [--try] [--timeout MS] PATH MODE MILLIS`
+//! `hold [--layer LAYER] [--label L] [--try] [--timeout MS] [--until GATE] PATH MODE MILLIS`
 //!
 //! Locks `PATH` in `MODE` (`shared` or `exclusive`), prints `locked`, holds the
-//! lock for `MILLIS` milliseconds, releases it and prints `released`.
+//! lock, releases it and prints `released`.
 //!
-//! * `--layer path` (the default) locks through the path layer, creating the
-//!   file and opening it for writing; `--layer handle` opens the file itself
-//!   (creating it, read-write) and locks the descriptor with the handle layer.
+//! * `--layer` picks the lock class:
+//!   - `path` (the default): the path layer, creating the file and opening
+//!     it for writing;
+//!   - `handle`: opens the file itself (creating it, read-write) and locks
+//!     the descriptor with the handle layer;
+//!   - `reentrant`: a reentrant lock, acquired twice and released twice;
+//!   - `temporary`: a temporary lock file, removed on release;
+//!   - `semaphore`: a one-slot bounded semaphore named `PATH` (the slot file
+//!     is `PATH.0.lock`; `MODE` must be `exclusive`);
+//!   - `pid`: a PID-file lock, published with `--label L` (`MODE` must be
+//!     `exclusive`).
 //! * By default it waits as long as it takes; `--try` makes one attempt and
 //!   `--timeout MS` waits at most `MS` milliseconds.
+//! * It holds the lock for `MILLIS` milliseconds, then, with `--until GATE`,
+//!   until it can take a shared lock on the file `GATE` (which the caller
+//!   holds exclusively for as long as the lock must stay held).
 //!
 //! On failure it prints `error: <kind>` (the WIT `lock-error` case) and exits
-//! with 2 for `already-locked`, 3 for `timed-out` and 1 otherwise.
+//! with 2 for `already-locked`, 3 for `timed-out` and 1 otherwise. A PID-file
+//! contention also prints `holder: <pid> <instance> <label>` when the holder
+//! is known.
 
 use std::thread::sleep;
 use std::time::Duration;
 
-use portalocker_guest::{Error, Lock, Mode, preopens};
+use portalocker_guest::{BoundedSemaphore, Error, Lock, Mode, PidFileLock, preopens};
 use portalocker_programs::{args, fail, flush, parse_mode, usage};
 
-const USAGE: &str = "hold [--layer path|handle] [--try] [--timeout MS] PATH MODE MILLIS";
+const USAGE: &str = "hold [--layer path|handle|reentrant|temporary|semaphore|pid] [--label L] \
+                     [--try] [--timeout MS] [--until GATE] PATH MODE MILLIS";
 
-/// Which layer locks the file.
+/// Which lock class locks the file.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Layer {
     Path,
     Handle,
+    Reentrant,
+    Temporary,
+    Semaphore,
+    Pid,
+}
+
+/// What the program was asked to do.
+struct Request {
+    layer: Layer,
+    label: Option<String>,
+    path: String,
+    mode: Mode,
+    timeout: Option<Duration>,
+    hold_for: Duration,
+    until: Option<String>,
 }
 
 fn main() {
+    let request = parse();
+    if let Err(error) = hold(&request) {
+        if let Some(holder) = error.holder() {
+            println!(
+                "holder: {} {} {}",
+                holder.pid,
+                holder.instance,
+                holder.label.as_deref().unwrap_or("-")
+            );
+        }
+        fail(&error);
+    }
+    println!("released");
+    flush();
+}
+
+fn parse() -> Request {
     let mut layer = Layer::Path;
+    let mut label = None;
     let mut timeout = None;
+    let mut until = None;
     let mut positional = Vec::new();
     let mut args = args().into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--layer" => match args.next().as_deref() {
-                Some("path") => layer = Layer::Path,
-                Some("handle") => layer = Layer::Handle,
-                _ => usage(USAGE, "--layer takes `path` or `handle`"),
-            },
+            "--layer" => {
+                layer = match args.next().as_deref() {
+                    Some("path") => Layer::Path,
+                    Some("handle") => Layer::Handle,
+                    Some("reentrant") => Layer::Reentrant,
+                    Some("temporary") => Layer::Temporary,
+                    Some("semaphore") => Layer::Semaphore,
+                    Some("pid") => Layer::Pid,
+                    _ => usage(USAGE, "unknown --layer"),
+                }
+            }
+            "--label" => {
+                label = Some(
+                    args.next()
+                        .unwrap_or_else(|| usage(USAGE, "--label takes a label")),
+                )
+            }
             "--try" => timeout = Some(Duration::ZERO),
             "--timeout" => match args.next().and_then(|ms| ms.parse().ok()) {
                 Some(ms) => timeout = Some(Duration::from_millis(ms)),
                 None => usage(USAGE, "--timeout takes a number of milliseconds"),
             },
+            "--until" => {
+                until = Some(
+                    args.next()
+                        .unwrap_or_else(|| usage(USAGE, "--until takes a path")),
+                )
+            }
             flag if flag.starts_with("--") => usage(USAGE, &format!("unknown option {flag}")),
             _ => positional.push(arg),
         }
@@ -53,56 +120,93 @@ fn main() {
     let Some(mode) = parse_mode(mode) else {
         usage(USAGE, "MODE is `shared` or `exclusive`");
     };
+    if matches!(layer, Layer::Semaphore | Layer::Pid) && mode != Mode::Exclusive {
+        usage(USAGE, "semaphore slots and PID files are exclusive");
+    }
     let Ok(millis) = millis.parse() else {
         usage(USAGE, "MILLIS is a number of milliseconds");
     };
-    let hold_for = Duration::from_millis(millis);
-
-    let result = match layer {
-        Layer::Path => hold_path(path, mode, timeout, hold_for),
-        Layer::Handle => hold_handle(path, mode, timeout, hold_for),
-    };
-    if let Err(error) = result {
-        fail(&error);
+    Request {
+        layer,
+        label,
+        path: path.clone(),
+        mode,
+        timeout,
+        hold_for: Duration::from_millis(millis),
+        until,
     }
-    println!("released");
-    flush();
 }
 
-/// Holds the lock through the path layer.
-fn hold_path(
-    path: &str,
-    mode: Mode,
-    timeout: Option<Duration>,
-    hold_for: Duration,
-) -> Result<(), Error> {
-    let lock = Lock::new(path).mode(mode).create(true).write(true);
-    let lock = match timeout {
+/// Takes the lock, holds it while [`held`] runs, releases it.
+fn hold(request: &Request) -> Result<(), Error> {
+    let lock = Lock::new(request.path.as_str()).mode(request.mode);
+    let lock = match request.timeout {
         Some(timeout) => lock.timeout(timeout),
         None => lock.wait_forever(),
     };
-    let guard = lock.acquire()?;
-    println!("locked");
-    flush();
-    sleep(hold_for);
-    guard.release()
+    match request.layer {
+        Layer::Path => {
+            let guard = lock.acquire()?;
+            held(request)?;
+            guard.release()
+        }
+        Layer::Handle => {
+            let file = preopens::open_file(&request.path, true, true)?;
+            match request.timeout {
+                None => portalocker_guest::lock(&file, request.mode)?,
+                Some(Duration::ZERO) => portalocker_guest::try_lock(&file, request.mode)?,
+                Some(timeout) => portalocker_guest::lock_timeout(&file, request.mode, timeout)?,
+            }
+            held(request)?;
+            portalocker_guest::unlock(&file)
+        }
+        Layer::Reentrant => {
+            let rlock = lock.reentrant()?;
+            rlock.acquire()?;
+            rlock.acquire()?;
+            held(request)?;
+            rlock.release()?;
+            rlock.release()
+        }
+        Layer::Temporary => {
+            let temporary = lock.acquire_temporary()?;
+            held(request)?;
+            temporary.release()
+        }
+        Layer::Semaphore => {
+            let semaphore = BoundedSemaphore::new(request.path.as_str(), 1);
+            let semaphore = match request.timeout {
+                Some(timeout) => semaphore.timeout(timeout),
+                None => semaphore,
+            };
+            let slot = semaphore.acquire()?;
+            held(request)?;
+            drop(slot);
+            Ok(())
+        }
+        Layer::Pid => {
+            let mut pid = PidFileLock::new(request.path.as_str());
+            if let Some(label) = &request.label {
+                pid = pid.label(label.as_str());
+            }
+            if let Some(timeout) = request.timeout {
+                pid = pid.timeout(timeout);
+            }
+            let guard = pid.acquire()?;
+            held(request)?;
+            guard.release()
+        }
+    }
 }
 
-/// Holds the lock through the handle layer, on a descriptor opened here.
-fn hold_handle(
-    path: &str,
-    mode: Mode,
-    timeout: Option<Duration>,
-    hold_for: Duration,
-) -> Result<(), Error> {
-    let file = preopens::open_file(path, true, true)?;
-    match timeout {
-        None => portalocker_guest::lock(&file, mode)?,
-        Some(Duration::ZERO) => portalocker_guest::try_lock(&file, mode)?,
-        Some(timeout) => portalocker_guest::lock_timeout(&file, mode, timeout)?,
-    }
+/// Reports the lock held, then keeps it for the time and gate asked for.
+fn held(request: &Request) -> Result<(), Error> {
     println!("locked");
     flush();
-    sleep(hold_for);
-    portalocker_guest::unlock(&file)
+    sleep(request.hold_for);
+    if let Some(gate) = &request.until {
+        let opened = Lock::new(gate.as_str()).shared().write(false).acquire()?;
+        opened.release()?;
+    }
+    Ok(())
 }
