@@ -83,6 +83,72 @@
 //! # }
 //! ```
 //!
+//! # portalocker's classes
+//!
+//! | portalocker | here |
+//! |---|---|
+//! | `Lock('f', 'a', timeout=1, fail_when_locked=False)` | [`Lock`] with [`OpenMode`], [`Lock::timeout`], [`Lock::fail_when_locked`] |
+//! | `lock(fh, LOCK_EX \| LOCK_NB)` | [`lock_with_flags`] with [`LockFlags`] |
+//! | `RLock` | [`Lock::reentrant`] → [`ReentrantLock`] |
+//! | `TemporaryFileLock` | [`Lock::acquire_temporary`] → [`TemporaryLock`] |
+//! | `BoundedSemaphore` | [`BoundedSemaphore`] |
+//! | `PidFileLock` | [`PidFileLock`] |
+//! | `open_atomic` | [`open_atomic`] |
+//!
+//! ```no_run
+//! use std::io::Write;
+//! use std::time::Duration;
+//!
+//! use portalocker_guest::{
+//!     BoundedSemaphore, Lock, LockFlags, Mode, OpenMode, PidFileLock, lock_with_flags,
+//!     open_atomic, preopens,
+//! };
+//!
+//! # fn main() -> std::io::Result<()> {
+//! // with portalocker.Lock('log.txt', 'a', timeout=1) as fh: fh.write(...)
+//! let mut log = Lock::new("log.txt")
+//!     .open_mode(OpenMode::Append)
+//!     .timeout(Duration::from_secs(1))
+//!     .acquire()?;
+//! writeln!(log, "started")?;
+//! // fh.flush(); lock(fh, LOCK_SH): downgrade to let readers in
+//! log.relock(Mode::Shared, None)?;
+//! drop(log);
+//!
+//! // portalocker.lock(fh, LockFlags.EXCLUSIVE | LockFlags.NON_BLOCKING)
+//! let fh = preopens::open_file("data.bin", true, true)?;
+//! lock_with_flags(&fh, LockFlags::EXCLUSIVE | LockFlags::NON_BLOCKING)?;
+//! lock_with_flags(&fh, LockFlags::UNBLOCK)?;
+//!
+//! // rlock = portalocker.RLock('tree.lock'); rlock.acquire(); rlock.acquire()
+//! let rlock = Lock::new("tree.lock").reentrant()?;
+//! rlock.acquire()?;
+//! rlock.acquire()?;
+//! rlock.release()?;
+//! rlock.release()?; // unlocked only now
+//!
+//! // portalocker.TemporaryFileLock('job.lock'): the file is gone after release
+//! let job = Lock::new("job.lock").no_wait().acquire_temporary()?;
+//! job.release()?;
+//!
+//! // portalocker.BoundedSemaphore(2, 'workers', timeout=5)
+//! let slot = BoundedSemaphore::new("workers", 2).timeout(Duration::from_secs(5)).acquire()?;
+//! drop(slot);
+//!
+//! // portalocker.PidFileLock('app.pid'), telling who is in the way
+//! match PidFileLock::new("app.pid").label("indexer").no_wait().acquire() {
+//!     Ok(pid) => drop(pid),
+//!     Err(e) => println!("busy: {:?}", e.holder()),
+//! }
+//!
+//! // with portalocker.open_atomic('config.json') as fh: fh.write(...)
+//! let mut config = open_atomic("config.json").replace(true).create()?;
+//! config.write_all(b"{}")?;
+//! config.commit()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Every failure is an [`Error`] whose [`ErrorKind`] names the WIT
 //! `lock-error` case; it converts into [`std::io::Error`], so `?` works in
 //! functions returning `std::io::Result`.
