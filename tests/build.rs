@@ -30,5 +30,111 @@ fn main() {
         scenarios.iter().map(|s| format!("        $mac!({s});\n")).collect::<String>()
     )
     .unwrap();
+    for language in &LANGUAGES {
+        let built = build_language_guest(language, &out_dir);
+        let cfg = format!("has_{}", language.name);
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        if built.is_some() {
+            println!("cargo::rustc-cfg={cfg}");
+        }
+        writeln!(
+            code,
+            "/// The `hold` guest written in {}, when its toolchain was found.\npub const {}_HOLD: Option<&str> = {:?};",
+            language.title,
+            language.name.to_uppercase(),
+            built.map(|path| path.display().to_string())
+        )
+        .unwrap();
+    }
     std::fs::write(out_dir.join("guests.rs"), code).expect("write guests.rs");
+}
+
+/// A guest written in another language, built by its own script.
+struct Language {
+    /// The name in constants and `cfg`s, and in `PORTALOCKER_REQUIRE_LANGUAGES`.
+    name: &'static str,
+    /// The language's name in prose.
+    title: &'static str,
+    /// Its folder under `guest/`.
+    folder: &'static str,
+}
+
+/// The guests in other languages (see `guest/<folder>/build.sh`).
+const LANGUAGES: [Language; 3] = [
+    Language {
+        name: "python",
+        title: "Python",
+        folder: "python",
+    },
+    Language {
+        name: "javascript",
+        title: "JavaScript",
+        folder: "js",
+    },
+    Language {
+        name: "c",
+        title: "C",
+        folder: "c",
+    },
+];
+
+/// What `build.sh` prints when the language's toolchain is not installed.
+const NO_TOOLCHAIN: &str = "toolchain not found";
+
+/// Builds `language`'s `hold` guest with `guest/<folder>/build.sh`, or
+/// returns `None` when its toolchain is not installed, unless
+/// `PORTALOCKER_REQUIRE_LANGUAGES` (a comma-separated list, or `all`) names
+/// it: then a missing toolchain fails the build, loudly. A guest whose
+/// toolchain is there but that fails to build always fails the build.
+fn build_language_guest(
+    language: &Language,
+    out_dir: &std::path::Path,
+) -> Option<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate is in the workspace")
+        .to_path_buf();
+    let folder = root.join("guest").join(language.folder);
+    let toolchain = std::env::var_os("PORTALOCKER_TOOLCHAINS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target").join("toolchains"))
+        .join(language.folder);
+    println!("cargo::rerun-if-changed={}", folder.display());
+    println!("cargo::rerun-if-changed={}", toolchain.display());
+    println!("cargo::rerun-if-env-changed=PORTALOCKER_REQUIRE_LANGUAGES");
+    println!("cargo::rerun-if-env-changed=PORTALOCKER_TOOLCHAINS");
+    let required = std::env::var("PORTALOCKER_REQUIRE_LANGUAGES").unwrap_or_default();
+    let required = required
+        .split(',')
+        .any(|name| name.trim() == "all" || name.trim() == language.name);
+    let script = folder.join("build.sh");
+    if !script.is_file() && !required {
+        println!(
+            "cargo::warning=the {} guest is not built: guest/{}/build.sh is missing",
+            language.title, language.folder
+        );
+        return None;
+    }
+    let out = out_dir.join(format!("{}_hold.wasm", language.name));
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(&out)
+        .output()
+        .unwrap_or_else(|err| panic!("run guest/{}/build.sh: {err}", language.folder));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.success() {
+        return Some(out);
+    }
+    if stderr.contains(NO_TOOLCHAIN) && !required {
+        println!(
+            "cargo::warning=the {} guest is not built: its toolchain is not installed \
+             (run guest/{}/install.sh); its cross-language tests are ignored",
+            language.title, language.folder
+        );
+        return None;
+    }
+    panic!(
+        "building the {} guest failed (guest/{}/build.sh):\n{stderr}",
+        language.title, language.folder
+    );
 }

@@ -4,6 +4,7 @@
 mod async_host;
 mod attacks;
 mod counter;
+mod cross_language;
 mod faults;
 mod hygiene;
 mod instances;

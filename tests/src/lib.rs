@@ -35,7 +35,8 @@ pub fn runner() -> &'static CommandRunner {
     RUNNER.get_or_init(|| CommandRunner::new(engine()).expect("runner"))
 }
 
-/// The compiled component at `path`, compiled once per process.
+/// The compiled component at `path`, compiled once per process, and kept
+/// compiled on disk between runs (see [`compile_cached`]).
 pub fn component(path: &str) -> Component {
     static CACHE: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -43,13 +44,48 @@ pub fn component(path: &str) -> Component {
         return component.clone();
     }
     let bytes = std::fs::read(path).unwrap_or_else(|err| panic!("read {path}: {err}"));
-    let component = runner().compile(&bytes).expect("compile guest");
+    let component = compile_cached(&bytes);
     cache
         .lock()
         .unwrap()
         .entry(path.to_owned())
         .or_insert(component)
         .clone()
+}
+
+/// Compiles `bytes` for [`engine`], or loads the result of an earlier run of
+/// the suite: compiled components are kept in `$OUT_DIR/compiled/`, named by
+/// a hash of the component and of the engine's compatibility settings. The
+/// components in other languages embed whole interpreters (Python,
+/// SpiderMonkey) and take seconds each to compile; the cache makes every run
+/// after the first skip that.
+pub fn compile_cached(bytes: &[u8]) -> Component {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    engine().precompile_compatibility_hash().hash(&mut hasher);
+    let dir = Path::new(env!("OUT_DIR")).join("compiled");
+    let cached = dir.join(format!("{:016x}.cwasm", hasher.finish()));
+    if cached.is_file() {
+        // SAFETY: the file was written below by `Engine::precompile_component`
+        // of an engine with the same compatibility hash (it is in the name),
+        // into this build's own output directory, and is not changed after
+        // it is renamed into place.
+        if let Ok(component) = unsafe { Component::deserialize_file(engine(), &cached) } {
+            return component;
+        }
+    }
+    let compiled = engine().precompile_component(bytes).expect("compile guest");
+    // Best effort: a failed write only means compiling again next time.
+    let _ = std::fs::create_dir_all(&dir).and_then(|()| {
+        let mut partial = tempfile::NamedTempFile::new_in(&dir)?;
+        std::io::Write::write_all(&mut partial, &compiled)?;
+        partial.persist(&cached)?;
+        Ok(())
+    });
+    // SAFETY: `compiled` was just produced by this engine.
+    unsafe { Component::deserialize(engine(), &compiled) }.expect("load the compiled guest")
 }
 
 /// A fresh temporary directory, preopened as `/` for the guests a test runs.

@@ -1,0 +1,172 @@
+//! Guests written in Python, JavaScript and C lock files through the same WIT
+//! as the Rust guests: a lock taken by one is seen by the others and by
+//! native `flock(1)`.
+//!
+//! Each language's `hold` (in `guest/<language>/`) takes the command line of
+//! the Rust `hold` guest: `[--layer path|handle] [--try] [--timeout MS]
+//! [--until GATE] PATH MODE`. Its toolchain must be installed for it to be
+//! built (`guest/<language>/install.sh`; CI installs them all and sets
+//! `PORTALOCKER_REQUIRE_LANGUAGES=all`, so that a missing toolchain fails the
+//! build there); without it, its test is ignored, with that reason.
+
+use std::time::Duration;
+
+use portalocker_tests::native::{self, Holder, Mode};
+use portalocker_tests::{GuestRun, Sandbox, eventually, guests};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// The lock modes a test runs in, and whether a second holder in `shared`
+/// fits next to the first.
+const MODES: [(&str, bool); 2] = [("exclusive", false), ("shared", true)];
+
+/// Checks that a failed run reported `kind` (and, for the exit codes every
+/// language can set, the code).
+fn assert_failed_with(run: &GuestRun, kind: &str) {
+    run.assert_line(&format!("error: {kind}"));
+    let code = match kind {
+        "already-locked" => 2,
+        "timed-out" => 3,
+        _ => 1,
+    };
+    run.assert_code(code);
+}
+
+/// Runs every cross-language check for the guest `language` at `guest`.
+fn interoperates(language: &str, guest: &str) {
+    for layer in ["path", "handle"] {
+        for (mode, shared_fits) in MODES {
+            other_language_holds(language, guest, layer, mode, shared_fits);
+            rust_and_native_hold(guest, layer, mode);
+        }
+    }
+}
+
+/// The guest in `language` holds x.lock: the Rust guest and native lockers
+/// see it held (in `mode`); once it lets go, they get it, and the file holds
+/// what the guest wrote through its lock.
+fn other_language_holds(language: &str, guest: &str, layer: &str, mode: &str, shared_fits: bool) {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path("x.lock");
+    let mut gate = Holder::lock(&sandbox.path("gate"), Mode::Exclusive);
+    let holder = sandbox.spawn(
+        guest,
+        &["--layer", layer, "--until", "gate", "x.lock", mode],
+    );
+    assert!(
+        eventually(LONG, || file.exists()
+            && !native::can_lock(&file, Mode::Exclusive)),
+        "the {language} guest never took the lock ({layer}, {mode})"
+    );
+    assert!(
+        !native::flock_n(&file),
+        "flock -n got the lock the {language} guest holds ({layer}, {mode})"
+    );
+    for rust_layer in ["path", "handle"] {
+        let exclusive = sandbox.run(
+            guests::HOLD,
+            &["--layer", rust_layer, "--try", "x.lock", "exclusive", "0"],
+        );
+        assert_failed_with(&exclusive, "already-locked");
+        let shared = sandbox.run(
+            guests::HOLD,
+            &["--layer", rust_layer, "--try", "x.lock", "shared", "0"],
+        );
+        if shared_fits {
+            shared.assert_success();
+        } else {
+            assert_failed_with(&shared, "already-locked");
+        }
+    }
+    gate.release();
+    holder
+        .join()
+        .unwrap()
+        .assert_success()
+        .assert_line("locked")
+        .assert_line("released");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!("held by {language}\n"),
+        "what the {language} guest wrote through its lock"
+    );
+    assert!(
+        native::flock_n(&file),
+        "the {language} guest's lock outlived it"
+    );
+}
+
+/// The reverse: the Rust guest, then a native process, hold x.lock (in
+/// `mode`); the other-language guest's single attempt fails with
+/// `already-locked` where the modes conflict, and its timed wait with
+/// `timed-out`.
+fn rust_and_native_hold(guest: &str, layer: &str, mode: &str) {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path("x.lock");
+    let mut gate = Holder::lock(&sandbox.path("gate"), Mode::Exclusive);
+    let rust = sandbox.spawn(
+        guests::HOLD,
+        &["--layer", layer, "--until", "gate", "x.lock", mode, "0"],
+    );
+    assert!(
+        eventually(LONG, || file.exists()
+            && !native::can_lock(&file, Mode::Exclusive)),
+        "the Rust guest never took the lock"
+    );
+    let exclusive = sandbox.run(guest, &["--layer", layer, "--try", "x.lock", "exclusive"]);
+    assert_failed_with(&exclusive, "already-locked");
+    let timed = sandbox.run(
+        guest,
+        &["--layer", layer, "--timeout", "200", "x.lock", "exclusive"],
+    );
+    assert_failed_with(&timed, "timed-out");
+    let shared = sandbox.run(guest, &["--layer", layer, "--try", "x.lock", "shared"]);
+    if mode == "shared" {
+        shared.assert_success().assert_line("released");
+    } else {
+        assert_failed_with(&shared, "already-locked");
+    }
+    gate.release();
+    rust.join().unwrap().assert_success();
+
+    let native_mode = if mode == "shared" {
+        Mode::Shared
+    } else {
+        Mode::Exclusive
+    };
+    let mut native_holder = Holder::lock(&file, native_mode);
+    let blocked = sandbox.run(guest, &["--layer", layer, "--try", "x.lock", "exclusive"]);
+    assert_failed_with(&blocked, "already-locked");
+    native_holder.release();
+    sandbox
+        .run(guest, &["--layer", layer, "--try", "x.lock", "exclusive"])
+        .assert_success()
+        .assert_line("released");
+}
+
+#[test]
+#[cfg_attr(
+    not(has_python),
+    ignore = "the Python toolchain is not installed: run guest/python/install.sh"
+)]
+fn python_guest_locks_interoperate() {
+    interoperates("python", guests::PYTHON_HOLD.expect("built"));
+}
+
+#[test]
+#[cfg_attr(
+    not(has_javascript),
+    ignore = "the JavaScript toolchain is not installed: run guest/js/install.sh"
+)]
+fn javascript_guest_locks_interoperate() {
+    interoperates("javascript", guests::JAVASCRIPT_HOLD.expect("built"));
+}
+
+#[test]
+#[cfg_attr(
+    not(has_c),
+    ignore = "the C toolchain is not installed: run guest/c/install.sh"
+)]
+fn c_guest_locks_interoperate() {
+    interoperates("c", guests::C_HOLD.expect("built"));
+}
