@@ -221,6 +221,22 @@ impl CommandRunner {
         Component::new(&self.engine, bytes).map_err(RunError::NotAComponent)
     }
 
+    /// [`compile`](Self::compile), through `cache`: a component compiled
+    /// before is loaded instead of compiled again.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::NotAComponent`] when the bytes are not a valid component.
+    pub fn compile_cached(
+        &self,
+        bytes: &[u8],
+        cache: &crate::CompileCache,
+    ) -> Result<Component, RunError> {
+        cache
+            .component(&self.engine, bytes)
+            .map_err(RunError::NotAComponent)
+    }
+
     /// Runs `component` as `invocation` says, in a new store that is dropped
     /// (releasing every lock the guest still held) before this returns.
     ///

@@ -85,6 +85,7 @@
 mod atomic;
 mod bindings;
 pub mod command;
+mod compile_cache;
 mod ctx;
 mod descriptor_lock;
 mod error;
@@ -108,10 +109,14 @@ mod wake;
 use wasmtime::component::Linker;
 
 pub use crate::atomic::AtomicFile;
-pub use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockMode, LockOptions};
+pub use crate::bindings::portalocker::filelock::types::{
+    Holder, Limit, LockError, LockMode, LockOptions, LockState, PidLockError,
+};
+pub use crate::compile_cache::CompileCache;
 pub use crate::ctx::{FileLockCtx, FileLockCtxBuilder, FileLockCtxView, FileLockView};
 pub use crate::error::LockFailure;
 pub use crate::path_lock::FileLock;
+pub use crate::pid_lock::PidFileLock;
 pub use crate::policy::LockPolicy;
 pub use crate::reentrant::ReentrantLock;
 pub use crate::request::{PendingFileLock, PendingLock};

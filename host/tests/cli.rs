@@ -163,3 +163,29 @@ fn demo_loses_updates_without_locks_and_none_with_them() {
         "{stdout}"
     );
 }
+
+#[test]
+fn run_keeps_compiled_components_in_its_cache_unless_told_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().join("portalocker");
+    let run = |extra: &[&str]| {
+        let output = portalocker()
+            .env("PORTALOCKER_CACHE_DIR", &cache_dir)
+            .arg("run")
+            .args(extra)
+            .arg("--dir")
+            .arg(format!("{}::/", dir.path().display()))
+            .args(["hold", "x.lock", "exclusive", "0"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+    };
+    let entries = || std::fs::read_dir(&cache_dir).map_or(0, |dir| dir.count());
+    run(&["--no-cache"]);
+    assert_eq!(entries(), 0, "--no-cache wrote to the cache");
+    run(&[]);
+    assert_eq!(entries(), 1, "the first run stores the compiled component");
+    run(&[]);
+    assert_eq!(entries(), 1, "the second run reuses it");
+}

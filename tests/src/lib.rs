@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use portalocker_host::CompileCache;
 use portalocker_host::command::{CommandRunner, Exit, Invocation, Outcome, Preopen, Stdio};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
@@ -54,38 +55,18 @@ pub fn component(path: &str) -> Component {
 }
 
 /// Compiles `bytes` for [`engine`], or loads the result of an earlier run of
-/// the suite: compiled components are kept in `$OUT_DIR/compiled/`, named by
-/// a hash of the component and of the engine's compatibility settings. The
-/// components in other languages embed whole interpreters (Python,
+/// the suite from the host's [`CompileCache`] in `$OUT_DIR/compiled/`. The
+/// components in other languages embed whole interpreters (CPython,
 /// SpiderMonkey) and take seconds each to compile; the cache makes every run
 /// after the first skip that.
 pub fn compile_cached(bytes: &[u8]) -> Component {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-
-    let mut hasher = DefaultHasher::new();
-    bytes.hash(&mut hasher);
-    engine().precompile_compatibility_hash().hash(&mut hasher);
-    let dir = Path::new(env!("OUT_DIR")).join("compiled");
-    let cached = dir.join(format!("{:016x}.cwasm", hasher.finish()));
-    if cached.is_file() {
-        // SAFETY: the file was written below by `Engine::precompile_component`
-        // of an engine with the same compatibility hash (it is in the name),
-        // into this build's own output directory, and is not changed after
-        // it is renamed into place.
-        if let Ok(component) = unsafe { Component::deserialize_file(engine(), &cached) } {
-            return component;
-        }
-    }
-    let compiled = engine().precompile_component(bytes).expect("compile guest");
-    // Best effort: a failed write only means compiling again next time.
-    let _ = std::fs::create_dir_all(&dir).and_then(|()| {
-        let mut partial = tempfile::NamedTempFile::new_in(&dir)?;
-        std::io::Write::write_all(&mut partial, &compiled)?;
-        partial.persist(&cached)?;
-        Ok(())
+    static CACHE: OnceLock<CompileCache> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| {
+        CompileCache::open(Path::new(env!("OUT_DIR")).join("compiled")).expect("the compile cache")
     });
-    // SAFETY: `compiled` was just produced by this engine.
-    unsafe { Component::deserialize(engine(), &compiled) }.expect("load the compiled guest")
+    runner()
+        .compile_cached(bytes, cache)
+        .expect("compile guest")
 }
 
 /// A fresh temporary directory, preopened as `/` for the guests a test runs.

@@ -36,6 +36,11 @@ enum Command {
         /// Set an environment variable for the guest: NAME=VALUE.
         #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
         env: Vec<(String, String)>,
+        /// Compile the component afresh, without the compile cache
+        /// (`$PORTALOCKER_CACHE_DIR`, else `$XDG_CACHE_HOME/portalocker`,
+        /// else `~/.cache/portalocker`).
+        #[arg(long)]
+        no_cache: bool,
         /// A component file, or the name of an embedded example guest
         /// (`hold`, `counter`, `wait_any`).
         component: String,
@@ -84,6 +89,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             dirs_ro,
             policy,
             env,
+            no_cache,
             component,
             args,
         } => {
@@ -91,7 +97,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 read_only: true,
                 ..dir
             }));
-            run::run(&component, dirs, &policy, env, args)
+            run::run(&component, dirs, &policy, env, args, !no_cache)
         }
         Command::Demo {
             instances,

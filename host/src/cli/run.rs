@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use portalocker_host::command::{CommandRunner, Exit, Invocation, Preopen, Stdio};
-use portalocker_host::{FileLockCtx, examples};
+use portalocker_host::{CompileCache, FileLockCtx, examples};
 use wasmtime::Engine;
 
 /// The host policy options of `portalocker run`.
@@ -62,6 +62,7 @@ pub fn run(
     policy: &PolicyArgs,
     env: Vec<(String, String)>,
     args: Vec<String>,
+    use_cache: bool,
 ) -> anyhow::Result<ExitCode> {
     let bytes = load(component)?;
     for preopen in &preopens {
@@ -70,9 +71,12 @@ pub fn run(
         }
     }
     let runner = CommandRunner::new(&Engine::default())?;
-    let compiled = runner
-        .compile(&bytes)
-        .with_context(|| format!("`{component}`"))?;
+    let cache = use_cache.then(cache).flatten();
+    let compiled = match &cache {
+        Some(cache) => runner.compile_cached(&bytes, cache),
+        None => runner.compile(&bytes),
+    }
+    .with_context(|| format!("`{component}`"))?;
     let program = Path::new(component).file_stem().map_or_else(
         || component.to_owned(),
         |s| s.to_string_lossy().into_owned(),
@@ -90,6 +94,15 @@ pub fn run(
         eprintln!("error: the guest trapped: {}", trap.root_cause());
     }
     Ok(ExitCode::from(outcome.exit.code().clamp(0, 255) as u8))
+}
+
+/// The compile cache in its default directory, if there is one and it can
+/// be used (a cache that cannot is skipped: the run compiles afresh).
+fn cache() -> Option<CompileCache> {
+    let dir = CompileCache::default_dir()?;
+    CompileCache::open(dir)
+        .inspect_err(|err| tracing::warn!(%err, "not using the compile cache"))
+        .ok()
 }
 
 /// The component's bytes: a file when one exists at `component`, otherwise
