@@ -197,19 +197,13 @@ fn filelock_rlock() {
     let sandbox = Sandbox::new();
     let path = sandbox.path("r.lock");
     let guest = sandbox.spawn(guests::FILELOCK_RLOCK, &[]);
-    let wait_for = |name: &str| {
-        assert!(
-            portalocker_tests::eventually(Duration::from_secs(20), || sandbox.path(name).exists()),
-            "the guest never reached `{name}`"
-        );
-    };
-    wait_for("held");
+    reached(&sandbox, "held");
     assert!(
         !native::flock_n(&path),
         "one acquisition left must still hold the lock"
     );
     std::fs::write(sandbox.path("probed-held"), "").unwrap();
-    wait_for("free");
+    reached(&sandbox, "free");
     assert!(native::flock_n(&path), "the last release must unlock");
     std::fs::write(sandbox.path("probed-free"), "").unwrap();
     guest.join().unwrap().assert_success().assert_line("ok");
@@ -247,10 +241,7 @@ fn filelock_temporary_counter() {
 fn filelock_semaphore() {
     let sandbox = Sandbox::new();
     let guest = sandbox.spawn(guests::FILELOCK_SEMAPHORE, &[]);
-    assert!(
-        portalocker_tests::eventually(Duration::from_secs(20), || sandbox.path("full").exists()),
-        "the guest never filled the semaphore"
-    );
+    reached(&sandbox, "full");
     for slot in ["jobs.0.lock", "jobs.1.lock"] {
         assert!(!native::flock_n(&sandbox.path(slot)), "{slot} is not held");
     }
