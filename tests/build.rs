@@ -57,6 +57,10 @@ struct Language {
     title: &'static str,
     /// Its folder under `guest/`.
     folder: &'static str,
+    /// A file its `install.sh` writes, in the toolchain directory: watched
+    /// (instead of the whole toolchain, thousands of files) so that
+    /// installing the toolchain rebuilds the guest.
+    installed: &'static str,
 }
 
 /// The guests in other languages (see `guest/<folder>/build.sh`).
@@ -65,16 +69,19 @@ const LANGUAGES: [Language; 3] = [
         name: "python",
         title: "Python",
         folder: "python",
+        installed: "bin/componentize-py",
     },
     Language {
         name: "javascript",
         title: "JavaScript",
         folder: "js",
+        installed: ".installed",
     },
     Language {
         name: "c",
         title: "C",
         folder: "c",
+        installed: "adapter.version",
     },
 ];
 
@@ -100,7 +107,10 @@ fn build_language_guest(
         .unwrap_or_else(|| root.join("target").join("toolchains"))
         .join(language.folder);
     println!("cargo::rerun-if-changed={}", folder.display());
-    println!("cargo::rerun-if-changed={}", toolchain.display());
+    println!(
+        "cargo::rerun-if-changed={}",
+        toolchain.join(language.installed).display()
+    );
     println!("cargo::rerun-if-env-changed=PORTALOCKER_REQUIRE_LANGUAGES");
     println!("cargo::rerun-if-env-changed=PORTALOCKER_TOOLCHAINS");
     let required = std::env::var("PORTALOCKER_REQUIRE_LANGUAGES").unwrap_or_default();
