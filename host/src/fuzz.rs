@@ -227,6 +227,14 @@ enum Op {
         inst: u8,
         lock: u8,
     },
+    /// `file-lock.lock`: a no-op when held in `mode`, a conversion when held
+    /// in the other, a new lock after `release`.
+    Relock {
+        inst: u8,
+        lock: u8,
+        mode: LockMode,
+        timeout: Timeout,
+    },
     /// `request-lock`; with `poll`, one `get` at once (as a guest that
     /// checks once and goes on with other work).
     RequestDesc {
@@ -383,6 +391,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (inst(), any::<u8>()).prop_map(|(inst, lock)| Op::Release { inst, lock }),
         2 => (inst(), any::<u8>()).prop_map(|(inst, lock)| Op::DropLock { inst, lock }),
         2 => (inst(), any::<u8>()).prop_map(|(inst, lock)| Op::LockFile { inst, lock }),
+        3 => (inst(), any::<u8>(), mode(), timeout())
+            .prop_map(|(inst, lock, mode, timeout)| Op::Relock { inst, lock, mode, timeout }),
         3 => (inst(), target(), mode(), request_timeout(), any::<bool>())
             .prop_map(|(inst, target, mode, timeout, poll)| Op::RequestDesc { inst, target, mode, timeout, poll }),
         3 => (inst(), dir_sel(), path(), opts(request_timeout().boxed()), any::<bool>())
@@ -1454,6 +1464,67 @@ impl World {
                     read_only: !write,
                 });
             }
+            Op::Relock {
+                inst,
+                lock,
+                mode,
+                timeout,
+            } => {
+                let inst = self.inst_with(inst, |i| !i.locks.is_empty());
+                let Some(l) = pick(self.instances[inst].locks.len(), lock) else {
+                    return self.skip();
+                };
+                let entry = &self.instances[inst].locks[l];
+                let (fd, no_op) = (entry.fd, entry.held && entry.mode == mode);
+                let cfg = self.instances[inst].cfg;
+                let pre = (!no_op
+                    && mode == LockMode::Exclusive
+                    && cfg.read_only
+                    && !cfg.read_only_exclusive)
+                    .then_some(LockError::Denied);
+                let (ofd, file) = (self.model.ofd(fd), self.model.file_of(fd));
+                let timeout = match timeout {
+                    Timeout::Forever if !self.may_wait_forever(file, Some(ofd), mode) => {
+                        Timeout::Zero
+                    }
+                    t => t,
+                };
+                let instance = &mut self.instances[inst];
+                let mut v = view(&instance.ctx, &mut instance.table);
+                let res = &instance.locks[l].res;
+                let start = Instant::now();
+                let out = self
+                    .rt
+                    .block_on(async {
+                        tokio::time::timeout(HANG, v.relock(res, mode, timeout.ns())).await
+                    })
+                    .map_err(|_| format!("relock with timeout {timeout:?} hung for {HANG:?}"))?
+                    .map_or_else(|f| guest_error(f).map(Err), |()| Ok(Ok(())))?;
+                let elapsed = start.elapsed();
+                self.log.push(format!("  -> {out:?} in {elapsed:?}"));
+                self.note_result(&out);
+                if no_op {
+                    return match out {
+                        Ok(()) => Ok(()),
+                        Err(got) => Err(format!("{got:?}, expected a no-op")),
+                    };
+                }
+                if let Some(want) = pre {
+                    return match out {
+                        Err(got) if same_error(&want, &got) => Ok(()),
+                        got => Err(format!("{got:?}, expected {want:?}")),
+                    };
+                }
+                let conflict = self.model.conflict(file, Some(ofd), mode);
+                let tainted = self.tainted(file, &before);
+                let ok = Self::check_attempt(&out, conflict, tainted, timeout, elapsed)?;
+                self.model.attempted(ofd, mode, ok);
+                let entry = &mut self.instances[inst].locks[l];
+                entry.held = ok;
+                if ok {
+                    entry.mode = mode;
+                }
+            }
             Op::RequestDesc {
                 inst,
                 target,
@@ -2025,6 +2096,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::Release { .. } => "release",
         Op::DropLock { .. } => "drop-lock",
         Op::LockFile { .. } => "file",
+        Op::Relock { .. } => "relock",
         Op::RequestDesc { .. } => "request-lock",
         Op::RequestPath { .. } => "request",
         Op::Collect { .. } => "get",
