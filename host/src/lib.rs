@@ -8,6 +8,15 @@
 //! guest's lock excludes other guests of the same host, guests of other hosts
 //! and native processes alike.
 //!
+//! On top of the two layers the WIT carries the rest of portalocker's
+//! toolbox, each implemented once here: reentrant locks (`reentrant-lock`),
+//! temporary lock files (`temporary-lock`), bounded semaphores
+//! (`semaphore-slot`), PID-file locks that publish their holder
+//! (`pid-lock`, with the instance identity from
+//! [`FileLockCtxBuilder::instance_identity`]), atomic writes (`atomic-write`)
+//! and pollable lock requests. [`CompileCache`] keeps compiled components on
+//! disk for embedders that start large guests often.
+//!
 //! # Embedding
 //!
 //! Keep a [`FileLockCtx`] in your store data beside wasmtime-wasi's
