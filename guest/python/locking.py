@@ -5,20 +5,28 @@
     with Lock("data/app.lock", EXCLUSIVE, timeout=1.0) as f:
         write_all(f, b"hello\\n")
 
+    with PidLock("app.pid", label="worker-a", timeout=0) as holder:
+        ...  # the host has published `holder` (pid, instance, label) in app.pid
+
 Paths are relative to the first preopened directory. Failures are raised as
 componentize-py's `Err` exception, whose `value` is the WIT `lock-error`
 variant (for example `LockError_AlreadyLocked()`); `error_case` names it.
+`PidLock` raises `Err(pid-lock-error)` instead: a `PidLockError` whose
+`error` is the `lock-error` and whose `holder` is the holder in the way, if
+known.
 """
 import re
 from typing import Optional
 
 from componentize_py_types import Err
-from wit_world.imports import path_lock, preopens
+from wit_world.imports import path_lock, pid_lock, preopens
 from wit_world.imports.portalocker_filelock_types import (
+    Holder,
     LockError_Io,
     LockError_NotFound,
     LockMode,
     LockOptions,
+    PidLockError,
 )
 from wit_world.imports.wasi_filesystem_types import (
     Descriptor,
@@ -108,6 +116,47 @@ class Lock:
                 lock.release()
 
     def __enter__(self) -> Descriptor:
+        return self.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+class PidLock:
+    """A PID-file lock (portalocker's `PidFileLock`), used as a context manager.
+
+    The lock is always exclusive. Once it is held the host writes the holder
+    record (its pid, the instance and `label`) into the file, and empties the
+    file on release. `timeout` is in seconds, as for `Lock`. `with` gives the
+    `Holder` this lock published and releases the lock on exit.
+
+    A failure is raised as `Err(PidLockError(error, holder))`.
+    """
+
+    def __init__(self, path: str, label: Optional[str] = None, timeout: Optional[float] = None,
+                 create: bool = True) -> None:
+        self.path = path
+        self.label = label
+        self.options = LockOptions(EXCLUSIVE, nanoseconds(timeout), create, True, False)
+        self.lock: Optional[pid_lock.PidFileLock] = None
+
+    def acquire(self) -> Holder:
+        """Takes the lock; returns the identity published in the file."""
+        try:
+            directory = root()
+        except Err as e:
+            raise Err(PidLockError(e.value, None)) from None
+        self.lock = pid_lock.PidFileLock.acquire(directory, self.path, self.label, self.options)
+        return self.lock.holder()
+
+    def release(self) -> None:
+        """Empties the file, releases the lock and drops its resource."""
+        if self.lock is not None:
+            lock, self.lock = self.lock, None
+            with lock:
+                lock.release()
+
+    def __enter__(self) -> Holder:
         return self.acquire()
 
     def __exit__(self, *exc_info: object) -> None:

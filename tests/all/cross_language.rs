@@ -3,8 +3,8 @@
 //! native `flock(1)`.
 //!
 //! Each language's `hold` (in `guest/<language>/`) takes the command line of
-//! the Rust `hold` guest: `[--layer path|handle] [--try] [--timeout MS]
-//! [--until GATE] PATH MODE`. Its toolchain must be installed for it to be
+//! the Rust `hold` guest: `[--layer path|handle|pid] [--label L] [--try]
+//! [--timeout MS] [--until GATE] PATH MODE`. Its toolchain must be installed for it to be
 //! built (`guest/<language>/install.sh`; CI installs them all and sets
 //! `PORTALOCKER_REQUIRE_LANGUAGES=all`, so that a missing toolchain fails the
 //! build there); without it, its test is ignored, with that reason.
@@ -40,6 +40,91 @@ fn interoperates(language: &str, guest: &str) {
             rust_and_native_hold(guest, layer, mode);
         }
     }
+    pid_holders_are_named(language, guest);
+}
+
+/// The `holder: PID INSTANCE LABEL` line a contended PID-file lock prints,
+/// split into its fields.
+fn holder_line(run: &GuestRun) -> Vec<String> {
+    let stdout = run.stdout();
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("holder: "))
+        .unwrap_or_else(|| panic!("no holder line in {stdout:?}"));
+    line.split(' ').map(str::to_owned).collect()
+}
+
+/// Holds `app.pid` with `holder` (a PID-file `hold` with `--label`) behind a
+/// gate; once the holder has published itself, `contender` tries the lock,
+/// must fail with `already-locked` naming the holder (this process's id and
+/// the label), and then the gate opens and the holder releases, emptying the
+/// file.
+fn pid_contention(
+    sandbox: &Sandbox,
+    holder: (&str, &[&str]),
+    contender: (&str, &[&str]),
+    label: &str,
+) {
+    let file = sandbox.path("app.pid");
+    let mut gate = Holder::lock(&sandbox.path("gate"), Mode::Exclusive);
+    let (guest, args) = holder;
+    let holding = sandbox.spawn(guest, args);
+    assert!(
+        eventually(LONG, || std::fs::read_to_string(&file)
+            .is_ok_and(|record| record.ends_with("end\n"))),
+        "the {label} holder never published itself"
+    );
+    assert!(!native::flock_n(&file), "flock -n got a held PID file");
+    let (guest, args) = contender;
+    let contended = sandbox.run(guest, args);
+    assert_failed_with(&contended, "already-locked");
+    let fields = holder_line(&contended);
+    assert_eq!(fields.len(), 3, "{fields:?}");
+    assert_eq!(fields[0], std::process::id().to_string(), "the host's pid");
+    assert_eq!(fields[2], label, "the holder's label");
+    gate.release();
+    holding
+        .join()
+        .unwrap()
+        .assert_success()
+        .assert_line("released");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "",
+        "a released PID file names nobody"
+    );
+}
+
+/// PID-file locks name their holder across languages: the guest in
+/// `language` holds `app.pid` labelled with its language and the Rust
+/// guest's attempt names it; then the reverse.
+fn pid_holders_are_named(language: &str, guest: &str) {
+    let sandbox = Sandbox::new();
+    let until = ["--layer", "pid", "--until", "gate", "--label"];
+    let other_holds: Vec<&str> = until
+        .iter()
+        .copied()
+        .chain([language, "app.pid", "exclusive"])
+        .collect();
+    let rust_tries = ["--layer", "pid", "--try", "app.pid", "exclusive", "0"];
+    pid_contention(
+        &sandbox,
+        (guest, &other_holds),
+        (guests::HOLD, &rust_tries),
+        language,
+    );
+    let rust_holds: Vec<&str> = until
+        .iter()
+        .copied()
+        .chain(["rust", "app.pid", "exclusive", "0"])
+        .collect();
+    let other_tries = ["--layer", "pid", "--try", "app.pid", "exclusive"];
+    pid_contention(
+        &sandbox,
+        (guests::HOLD, &rust_holds),
+        (guest, &other_tries),
+        "rust",
+    );
 }
 
 /// The guest in `language` holds x.lock: the Rust guest and native lockers
