@@ -352,10 +352,11 @@ impl LockGuard {
     ///   on a lock it holds).
     /// * Held in the other mode: the lock is converted, shared to exclusive
     ///   (an upgrade, which may wait) or exclusive to shared (a downgrade,
-    ///   which never waits). As with `flock(2)`, a conversion is not atomic:
-    ///   another holder may take the lock in between, and may have changed
-    ///   the file. If an upgrade fails, the lock is no longer held at all
-    ///   ([`is_held`](Self::is_held) is false); `relock` again to retake it.
+    ///   which normally succeeds at once). As with `flock(2)`, a conversion
+    ///   is not atomic: another holder may take the lock in between, and may
+    ///   have changed the file. If a conversion fails, the lock is no longer
+    ///   held at all ([`is_held`](Self::is_held) is false); `relock` again to
+    ///   retake it.
     /// * Released by [`unlock`](Self::unlock): the lock is taken again.
     ///
     /// # Errors
