@@ -1501,24 +1501,19 @@ impl World {
                     .map_err(|_| format!("relock with timeout {timeout:?} hung for {HANG:?}"))?
                     .map_or_else(|f| guest_error(f).map(Err), |()| Ok(Ok(())))?;
                 let elapsed = start.elapsed();
-                self.log.push(format!("  -> {out:?} in {elapsed:?}"));
-                self.note_result(&out);
                 if no_op {
+                    self.log.push(format!("  -> {out:?} in {elapsed:?}"));
+                    self.note_result(&out);
                     return match out {
                         Ok(()) => Ok(()),
                         Err(got) => Err(format!("{got:?}, expected a no-op")),
                     };
                 }
-                if let Some(want) = pre {
-                    return match out {
-                        Err(got) if same_error(&want, &got) => Ok(()),
-                        got => Err(format!("{got:?}, expected {want:?}")),
-                    };
-                }
-                let conflict = self.model.conflict(file, Some(ofd), mode);
-                let tainted = self.tainted(file, &before);
-                let ok = Self::check_attempt(&out, conflict, tainted, timeout, elapsed)?;
-                self.model.attempted(ofd, mode, ok);
+                let Some(ok) =
+                    self.attempt_result(fd, mode, timeout, pre, out, elapsed, &before)?
+                else {
+                    return Ok(());
+                };
                 let entry = &mut self.instances[inst].locks[l];
                 entry.held = ok;
                 if ok {
@@ -1735,24 +1730,46 @@ impl World {
         elapsed: Duration,
         before: &[bool],
     ) -> Check {
+        let fd = match (handle, pre) {
+            (Handle::Desc(d), _) => self.instances[inst].descs[d].fd,
+            // A directory descriptor has no lock state to model: the call
+            // must fail with the expected error, whatever `fd` says.
+            (Handle::Dir, Some(_)) => 0,
+            (Handle::Dir, None) => unreachable!("the preopen always has an expected error"),
+        };
+        self.attempt_result(fd, mode, timeout, pre, out, elapsed, before)?;
+        Ok(())
+    }
+
+    /// Checks a lock attempt on the open file of model descriptor `fd`
+    /// against the model and applies it: `None` when the call failed with
+    /// the expected error `pre` (nothing changes), else whether it took the
+    /// lock.
+    #[allow(clippy::too_many_arguments)]
+    fn attempt_result(
+        &mut self,
+        fd: usize,
+        mode: LockMode,
+        timeout: Timeout,
+        pre: Option<LockError>,
+        out: Result<(), LockError>,
+        elapsed: Duration,
+        before: &[bool],
+    ) -> Result<Option<bool>, String> {
         self.log.push(format!("  -> {out:?} in {elapsed:?}"));
         self.note_result(&out);
         if let Some(want) = pre {
             return match out {
-                Err(got) if same_error(&want, &got) => Ok(()),
+                Err(got) if same_error(&want, &got) => Ok(None),
                 got => Err(format!("{got:?}, expected {want:?}")),
             };
         }
-        let Handle::Desc(d) = handle else {
-            unreachable!()
-        };
-        let fd = self.instances[inst].descs[d].fd;
         let (ofd, file) = (self.model.ofd(fd), self.model.file_of(fd));
         let conflict = self.model.conflict(file, Some(ofd), mode);
         let tainted = self.tainted(file, before);
         let ok = Self::check_attempt(&out, conflict, tainted, timeout, elapsed)?;
         self.model.attempted(ofd, mode, ok);
-        Ok(())
+        Ok(Some(ok))
     }
 
     fn acquire(&mut self, inst: u8, dir: DirSel, path: u8, opts: Opts, before: &[bool]) -> Check {
