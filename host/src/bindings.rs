@@ -1,4 +1,4 @@
-//! Host bindings generated from `wit/filelock.wit`.
+//! Host bindings generated from the WIT package in `wit/` (inside the crate).
 //!
 //! Two flavours are generated from the same WIT, as wasmtime-wasi does: the
 //! top level is `async` (for [`crate::add_to_linker_async`]) and [`sync`] is
@@ -11,45 +11,47 @@
 //! [`LockError`](portalocker::filelock::types::LockError) type.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "wit",
     world: "portalocker:filelock/imports",
     imports: { default: async | trappable | tracing },
     with: {
         "wasi": wasmtime_wasi::p2::bindings,
         "portalocker:filelock/path-lock.file-lock": crate::path_lock::FileLock,
-        "portalocker:filelock/atomic-write.atomic-file": crate::atomic::AtomicFile,
-        "portalocker:filelock/path-lock.reentrant-lock": crate::reentrant::ReentrantLock,
-        "portalocker:filelock/path-lock.temporary-lock": crate::temporary::TemporaryLock,
-        "portalocker:filelock/path-lock.semaphore-slot": crate::semaphore::SemaphoreSlot,
+        "portalocker:filelock/atomic-write.atomic-file": crate::atomic_write::AtomicFile,
+        "portalocker:filelock/path-lock.reentrant-lock": crate::path_lock::ReentrantLock,
+        "portalocker:filelock/path-lock.temporary-lock": crate::path_lock::TemporaryLock,
+        "portalocker:filelock/path-lock.semaphore-slot": crate::path_lock::SemaphoreSlot,
         "portalocker:filelock/pid-lock.pid-file-lock": crate::pid_lock::PidFileLock,
-        "portalocker:filelock/path-lock.pending-file-lock": crate::request::PendingFileLock,
-        "portalocker:filelock/descriptor-lock.pending-lock": crate::request::PendingLock,
+        "portalocker:filelock/path-lock.pending-file-lock": crate::path_lock::PendingFileLock,
+        "portalocker:filelock/descriptor-lock.pending-lock": crate::descriptor_lock::PendingLock,
     },
     trappable_error_type: {
         "portalocker:filelock/types.lock-error" => crate::error::LockFailure,
+        "portalocker:filelock/types.pid-lock-error" => crate::error::PidLockFailure,
     },
 });
 
 /// Blocking bindings for [`crate::add_to_linker_sync`].
 pub mod sync {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "wit",
         world: "portalocker:filelock/imports",
         imports: { default: trappable | tracing },
         with: {
             "wasi": wasmtime_wasi::p2::bindings,
             "portalocker:filelock/types": super::portalocker::filelock::types,
             "portalocker:filelock/path-lock.file-lock": crate::path_lock::FileLock,
-            "portalocker:filelock/atomic-write.atomic-file": crate::atomic::AtomicFile,
-            "portalocker:filelock/path-lock.reentrant-lock": crate::reentrant::ReentrantLock,
-            "portalocker:filelock/path-lock.temporary-lock": crate::temporary::TemporaryLock,
-            "portalocker:filelock/path-lock.semaphore-slot": crate::semaphore::SemaphoreSlot,
+            "portalocker:filelock/atomic-write.atomic-file": crate::atomic_write::AtomicFile,
+            "portalocker:filelock/path-lock.reentrant-lock": crate::path_lock::ReentrantLock,
+            "portalocker:filelock/path-lock.temporary-lock": crate::path_lock::TemporaryLock,
+            "portalocker:filelock/path-lock.semaphore-slot": crate::path_lock::SemaphoreSlot,
             "portalocker:filelock/pid-lock.pid-file-lock": crate::pid_lock::PidFileLock,
-            "portalocker:filelock/path-lock.pending-file-lock": crate::request::PendingFileLock,
-            "portalocker:filelock/descriptor-lock.pending-lock": crate::request::PendingLock,
+            "portalocker:filelock/path-lock.pending-file-lock": crate::path_lock::PendingFileLock,
+            "portalocker:filelock/descriptor-lock.pending-lock": crate::descriptor_lock::PendingLock,
         },
         trappable_error_type: {
             "portalocker:filelock/types.lock-error" => crate::error::LockFailure,
+            "portalocker:filelock/types.pid-lock-error" => crate::error::PidLockFailure,
         },
         require_store_data_send: true,
     });

@@ -1,11 +1,13 @@
-//! The one error type of every lock call, and how OS errors become WIT errors.
+//! The error types of the lock calls (one per WIT error type, each either a
+//! typed error for the guest or a trap), and how OS errors become WIT errors.
 
 use std::io;
 
 use wasmtime::component::ResourceTableError;
 use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
 
-pub use crate::bindings::portalocker::filelock::types::LockError;
+pub use crate::bindings::portalocker::filelock::types::{LockError, PidLockError};
+use crate::sys;
 
 /// How a lock call can fail: with a [`LockError`] the guest receives as a
 /// typed WIT error, or with a trap that ends the guest (only for host-side
@@ -44,6 +46,59 @@ impl LockFailure {
     }
 }
 
+/// How a PID-file lock call can fail: with a [`PidLockError`] (the error and
+/// the holder in the way, when known) for the guest, or with a trap.
+#[derive(Debug, thiserror::Error)]
+pub enum PidLockFailure {
+    /// A typed error for the guest.
+    #[error("{}", .0.error)]
+    Guest(PidLockError),
+    /// A trap: the guest is stopped.
+    #[error(transparent)]
+    Trap(wasmtime::Error),
+}
+
+impl From<PidLockError> for PidLockFailure {
+    fn from(err: PidLockError) -> Self {
+        PidLockFailure::Guest(err)
+    }
+}
+
+/// An error without a holder to name.
+impl From<LockError> for PidLockFailure {
+    fn from(error: LockError) -> Self {
+        PidLockFailure::Guest(PidLockError {
+            error,
+            holder: None,
+        })
+    }
+}
+
+impl From<LockFailure> for PidLockFailure {
+    fn from(failure: LockFailure) -> Self {
+        match failure {
+            LockFailure::Guest(err) => err.into(),
+            LockFailure::Trap(trap) => PidLockFailure::Trap(trap),
+        }
+    }
+}
+
+impl From<ResourceTableError> for PidLockFailure {
+    fn from(err: ResourceTableError) -> Self {
+        PidLockFailure::Trap(err.into())
+    }
+}
+
+impl PidLockFailure {
+    /// The mapping to what the guest sees, as for [`LockFailure`].
+    pub(crate) fn into_guest_error(self) -> wasmtime::Result<PidLockError> {
+        match self {
+            PidLockFailure::Guest(err) => Ok(err),
+            PidLockFailure::Trap(trap) => Err(trap),
+        }
+    }
+}
+
 /// Maps an error from opening a file by path to the guest's error.
 ///
 /// Lexical problems (absolute paths, `..` leaving the directory, NUL bytes)
@@ -65,24 +120,8 @@ pub(crate) fn open_error(err: &io::Error) -> LockError {
             | io::ErrorKind::InvalidInput,
             _,
         ) => LockError::BadPath,
-        _ => os_open_error(err).unwrap_or_else(|| LockError::Io(ErrorCode::from(err))),
+        _ => sys::open_error(err).unwrap_or_else(|| LockError::Io(ErrorCode::from(err))),
     }
-}
-
-#[cfg(unix)]
-fn os_open_error(err: &io::Error) -> Option<LockError> {
-    match err.raw_os_error()? {
-        // A symbolic link loop, or a final symbolic link when following is off.
-        libc::ELOOP => Some(LockError::BadPath),
-        // Opening a FIFO for writing without blocking, with no reader.
-        libc::ENXIO => Some(LockError::NotLockable),
-        _ => None,
-    }
-}
-
-#[cfg(not(unix))]
-fn os_open_error(_err: &io::Error) -> Option<LockError> {
-    None
 }
 
 /// Maps an error from a lock, unlock or truncate call on an open file.

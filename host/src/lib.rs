@@ -14,8 +14,7 @@
 //! (`semaphore-slot`), PID-file locks that publish their holder
 //! (`pid-lock`, with the instance identity from
 //! [`FileLockCtxBuilder::instance_identity`]), atomic writes (`atomic-write`)
-//! and pollable lock requests. [`CompileCache`] keeps compiled components on
-//! disk for embedders that start large guests often.
+//! and pollable lock requests.
 //!
 //! # Embedding
 //!
@@ -55,7 +54,8 @@
 //!     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
 //!     portalocker_host::add_to_linker_sync(&mut linker)?;
 //!
-//!     // A guest that locks `/x.lock` in a temporary directory for 10 ms.
+//!     // A guest that locks `/x.lock` in a temporary directory for 10 ms (the
+//!     // `hold` example guest of this repository).
 //!     let dir = tempfile::tempdir()?;
 //!     let wasi = WasiCtx::builder()
 //!         .args(&["hold", "x.lock", "exclusive", "10"])
@@ -63,7 +63,7 @@
 //!         .build();
 //!     let state = State { wasi, locks: FileLockCtx::default(), table: ResourceTable::new() };
 //!     let mut store = Store::new(&engine, state);
-//!     let component = Component::new(&engine, portalocker_host::examples::HOLD)?;
+//!     let component = Component::new(&engine, portalocker_artifacts::examples::HOLD)?;
 //!     let command = Command::instantiate(&mut store, &component, &linker)?;
 //!     let exit = command.wasi_cli_run().call_run(&mut store)?;
 //!     assert!(exit.is_ok());
@@ -89,48 +89,49 @@
 //! the host, how timeouts are honoured, and why a cancelled wait never takes
 //! the lock later.
 
+//! # Layout
+//!
+//! One module per WIT interface, holding its resources and its async `Host`
+//! implementation under the WIT names: [`descriptor_lock`] (with
+//! `pending-lock`), [`path_lock`] (a module per resource), [`pid_lock`],
+//! [`atomic_write`], and the error mapping of `types`. The private `sync`
+//! module drives those same functions for the blocking linker. Beneath them:
+//! the wait engine ([`wait`]), the lock-backend seam it is generic over
+//! (`backend`, implemented for whole files), the host policy, and `sys`, the
+//! only place that knows the operating system.
+
 #![deny(missing_docs)]
 
-mod atomic;
+pub mod atomic_write;
+mod backend;
 mod bindings;
-pub mod command;
-mod compile_cache;
 mod ctx;
-mod descriptor_lock;
+pub mod descriptor_lock;
 mod error;
-pub mod examples;
-#[cfg(test)]
-mod fuzz;
-mod host_async;
-mod host_sync;
 mod open;
-mod os_lock;
-mod path_lock;
-mod pid_lock;
+pub mod path_lock;
+pub mod pid_lock;
 mod policy;
-mod reentrant;
 mod request;
-mod semaphore;
-mod temporary;
+mod sync;
+mod sys;
+mod types;
 pub mod wait;
-mod wake;
 
 use wasmtime::component::Linker;
 
-pub use crate::atomic::AtomicFile;
+pub use crate::atomic_write::AtomicFile;
 pub use crate::bindings::portalocker::filelock::types::{
     Holder, Limit, LockError, LockMode, LockOptions, LockState, PidLockError,
 };
-pub use crate::compile_cache::CompileCache;
 pub use crate::ctx::{FileLockCtx, FileLockCtxBuilder, FileLockCtxView, FileLockView};
-pub use crate::error::LockFailure;
-pub use crate::path_lock::FileLock;
+pub use crate::descriptor_lock::PendingLock;
+pub use crate::error::{LockFailure, PidLockFailure};
+pub use crate::path_lock::{
+    FileLock, PendingFileLock, ReentrantLock, SemaphoreSlot, TemporaryLock,
+};
 pub use crate::pid_lock::PidFileLock;
 pub use crate::policy::LockPolicy;
-pub use crate::reentrant::ReentrantLock;
-pub use crate::request::{PendingFileLock, PendingLock};
-pub use crate::semaphore::SemaphoreSlot;
-pub use crate::temporary::TemporaryLock;
 pub use wasmtime::component::ResourceTable;
 
 use crate::bindings::portalocker::filelock as async_bindings;

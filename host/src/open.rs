@@ -17,6 +17,7 @@ use cap_primitives::fs::{FollowSymlinks, OpenOptions};
 
 use crate::bindings::portalocker::filelock::types::LockError;
 use crate::error::open_error;
+use crate::sys;
 
 /// What to open, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +76,7 @@ pub(crate) fn open_lock_file(
         .write(request.write || request.create)
         .create(request.create)
         ._cap_fs_ext_follow(FollowSymlinks::No);
-    never_block(&mut options);
+    sys::never_block(&mut options);
     let file = cap_primitives::fs::open(dir, path, &options).map_err(|err| open_error(&err))?;
     let metadata = file.metadata().map_err(|err| open_error(&err))?;
     if !metadata.file_type().is_file() {
@@ -83,18 +84,6 @@ pub(crate) fn open_lock_file(
     }
     Ok(file)
 }
-
-/// Opens FIFOs and devices without waiting for a peer, and never makes a
-/// terminal the host's controlling terminal. For regular files these flags
-/// change nothing.
-#[cfg(unix)]
-fn never_block(options: &mut OpenOptions) {
-    use cap_primitives::fs::OpenOptionsExt;
-    options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
-}
-
-#[cfg(not(unix))]
-fn never_block(_options: &mut OpenOptions) {}
 
 #[cfg(test)]
 mod tests {

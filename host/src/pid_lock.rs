@@ -1,5 +1,5 @@
-//! PID-file locks, portalocker's `PidFileLock`: an exclusive lock that also
-//! publishes who holds it.
+//! The WIT interface `pid-lock`: portalocker's `PidFileLock`, an exclusive
+//! lock that also publishes who holds it.
 //!
 //! The lock is a plain lock on the file at the path (so native `flock(1)` and
 //! other guests see it). The holder's identity is written into the locked
@@ -14,13 +14,13 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 
+use crate::bindings::portalocker::filelock::pid_lock::{self, HostPidFileLock};
 use crate::bindings::portalocker::filelock::types::{
     Holder, LockError, LockMode, LockOptions, LockState, PidLockError,
 };
 use crate::ctx::FileLockCtxView;
-use crate::error::{LockFailure, file_error};
+use crate::error::{LockFailure, PidLockFailure, file_error};
 use crate::open::{self, OpenRequest};
-use crate::os_lock;
 use crate::path_lock::FileLock;
 use crate::wait;
 
@@ -112,54 +112,38 @@ fn read_holder(mut file: &File) -> Option<Holder> {
     parse(&text)
 }
 
-/// A [`PidLockError`] without a holder.
-fn plain(error: LockError) -> PidLockError {
-    PidLockError {
-        error,
-        holder: None,
-    }
-}
+impl pid_lock::Host for FileLockCtxView<'_> {}
 
-impl FileLockCtxView<'_> {
+impl HostPidFileLock for FileLockCtxView<'_> {
     /// Opens and locks the PID file at `path` in `dir`, then publishes this
     /// instance as its holder.
-    pub(crate) async fn acquire_pid(
+    async fn acquire(
         &mut self,
-        dir: &Resource<Descriptor>,
-        path: &str,
+        dir: Resource<Descriptor>,
+        path: String,
         label: Option<String>,
         mut options: LockOptions,
-    ) -> wasmtime::Result<Result<Resource<PidFileLock>, PidLockError>> {
-        let dir = match self.table.get(dir)? {
-            Descriptor::Dir(dir) => dir.clone(),
-            Descriptor::File(_) => return Ok(Err(plain(LockError::BadDescriptor))),
-        };
+    ) -> Result<Resource<PidFileLock>, PidLockFailure> {
+        let dir = self.directory(&dir)?.clone();
         if options.mode != LockMode::Exclusive || options.truncate {
-            return Ok(Err(plain(LockError::InvalidOptions)));
+            return Err(LockError::InvalidOptions.into());
         }
-        if let Err(err) = check_label(label.as_deref()) {
-            return Ok(Err(plain(err)));
-        }
+        check_label(label.as_deref())?;
         options.write = true;
-        let opened = match self.open_in_dir(&dir, path, &options) {
-            Ok(opened) => opened,
-            Err(err) => return Ok(Err(plain(err))),
-        };
+        let opened = self.open_in_dir(&dir, &path, &options)?;
         // A second handle of the same open file, to read the holder in the
         // way if the lock is contended.
-        let reader = match opened.file().try_clone() {
-            Ok(reader) => reader,
-            Err(err) => return Ok(Err(plain(file_error(&err)))),
-        };
+        let reader = opened.file().try_clone().map_err(|err| file_error(&err))?;
         let lock = match self.lock_opened(opened, options).await {
             Ok(lock) => lock,
             Err(err @ (LockError::AlreadyLocked | LockError::TimedOut)) => {
-                return Ok(Err(PidLockError {
+                return Err(PidLockError {
                     error: err,
                     holder: read_holder(&reader),
-                }));
+                }
+                .into());
             }
-            Err(err) => return Ok(Err(plain(err))),
+            Err(err) => return Err(err.into()),
         };
         drop(reader);
         let holder = Holder {
@@ -167,29 +151,24 @@ impl FileLockCtxView<'_> {
             instance: self.ctx.instance.to_string(),
             label,
         };
-        if let Err(err) = publish(lock.open_file(), &holder) {
-            // Dropping `lock` unlocks it; the file may hold a partial record,
-            // which readers ignore.
-            return Ok(Err(plain(file_error(&err))));
-        }
+        // On failure, dropping `lock` unlocks it; the file may hold a
+        // partial record, which readers ignore.
+        publish(lock.open_file(), &holder).map_err(|err| file_error(&err))?;
         let pid_lock = PidFileLock {
             held: Some(lock),
             holder,
         };
-        Ok(Ok(self.table.push(pid_lock)?))
+        Ok(self.table.push(pid_lock)?)
     }
 
     /// Whether the PID file at `path` in `dir` is locked, and by whom.
-    pub(crate) fn pid_state(
+    async fn state(
         &mut self,
-        dir: &Resource<Descriptor>,
-        path: &str,
+        dir: Resource<Descriptor>,
+        path: String,
     ) -> Result<LockState, LockFailure> {
-        let dir = match self.table.get(dir)? {
-            Descriptor::Dir(dir) => dir,
-            Descriptor::File(_) => return Err(LockError::BadDescriptor.into()),
-        };
-        let relative = open::check_relative(path)?;
+        let dir = self.directory(&dir)?;
+        let relative = open::check_relative(&path)?;
         self.ctx.policy.admit_in_dir(&dir.dir, relative)?;
         let request = OpenRequest {
             create: false,
@@ -201,7 +180,7 @@ impl FileLockCtxView<'_> {
             Ok(()) => {
                 // Let go of the probe's lock at once, waking this host's
                 // waiters on the file.
-                os_lock::unlock(&file).map_err(|err| file_error(&err))?;
+                wait::release(&file)?;
                 Ok(LockState::Free)
             }
             Err(LockError::AlreadyLocked) => Ok(LockState::Held(read_holder(&file))),
@@ -209,19 +188,17 @@ impl FileLockCtxView<'_> {
         }
     }
 
-    /// The identity a PID-file lock published.
-    pub(crate) fn pid_holder(&self, lock: &Resource<PidFileLock>) -> wasmtime::Result<Holder> {
-        Ok(self.table.get(lock)?.holder.clone())
+    async fn holder(&mut self, lock: Resource<PidFileLock>) -> wasmtime::Result<Holder> {
+        Ok(self.table.get(&lock)?.holder.clone())
     }
 
     /// Empties the PID file and releases the lock.
-    pub(crate) fn release_pid(&mut self, lock: &Resource<PidFileLock>) -> Result<(), LockFailure> {
-        self.table.get_mut(lock)?.release()?;
+    async fn release(&mut self, lock: Resource<PidFileLock>) -> Result<(), LockFailure> {
+        self.table.get_mut(&lock)?.release()?;
         Ok(())
     }
 
-    /// Drops a PID-file lock, releasing it.
-    pub(crate) fn drop_pid(&mut self, lock: Resource<PidFileLock>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, lock: Resource<PidFileLock>) -> wasmtime::Result<()> {
         self.table.delete(lock)?;
         Ok(())
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use wasmtime_wasi::FsPerms;
 
 use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockMode};
+use crate::sys::real_path;
 
 /// What an embedder allows an instance. The default allows everything except
 /// exclusive locks through read-only directories and descriptors.
@@ -74,20 +75,6 @@ impl LockPolicy {
         }
         self.admit_path(&path)
     }
-}
-
-/// The path an open file has now, as the kernel reports it.
-#[cfg(target_os = "linux")]
-fn real_path(file: &File) -> Option<PathBuf> {
-    use std::os::fd::AsRawFd;
-    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
-}
-
-/// Without a way to ask the kernel, no path is known, and a policy that
-/// restricts directories denies every lock.
-#[cfg(not(target_os = "linux"))]
-fn real_path(_file: &File) -> Option<PathBuf> {
-    None
 }
 
 /// Canonicalizes a directory for [`LockPolicy::lock_dirs`].

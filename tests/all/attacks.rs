@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use portalocker_host::command::Exit;
+use portalocker_cli::command::Exit;
 use portalocker_tests::native::{self, Mode};
 use portalocker_tests::{GuestRun, Sandbox, component, eventually, guests, runner};
 

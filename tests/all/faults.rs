@@ -88,7 +88,7 @@ pub(crate) fn filelock_abort_holding() {
     let sandbox = Sandbox::new();
     let run = sandbox.run(guests::FILELOCK_ABORT_HOLDING, &["x.lock"]);
     run.assert_line("locked");
-    let portalocker_host::command::Exit::Trap(trap) = &run.outcome.exit else {
+    let portalocker_cli::command::Exit::Trap(trap) = &run.outcome.exit else {
         panic!("the guest should trap: {run:?}");
     };
     assert_eq!(

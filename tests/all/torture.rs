@@ -16,20 +16,20 @@
 //! The test runs the `portalocker` CLI binary of this build
 //! (`target/debug/portalocker`). `cargo test --workspace` builds it;
 //! after `cargo test -p portalocker-tests` alone, run
-//! `cargo build -p portalocker-host` first.
+//! `cargo build -p portalocker-cli` first.
 //!
 //! The default size suits CI (a few seconds). For a long run, multiply the
 //! increments and reads with `PORTALOCKER_TORTURE_SCALE`:
 //!
 //! ```sh
-//! cargo build -p portalocker-host && PORTALOCKER_TORTURE_SCALE=40 cargo test -p portalocker-tests --test all torture -- --nocapture
+//! cargo build -p portalocker-cli && PORTALOCKER_TORTURE_SCALE=40 cargo test -p portalocker-tests --test all torture -- --nocapture
 //! ```
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use portalocker_host::command::{Invocation, Preopen, Stdio as GuestStdio};
+use portalocker_cli::command::{Invocation, Preopen, Stdio as GuestStdio};
 use portalocker_tests::{GuestRun, Sandbox, component, guests, portalocker_bin, runner};
 
 /// Tells [`child_host`] the directory and the increments per instance.

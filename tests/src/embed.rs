@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use portalocker_cli::command::CommandState;
 use portalocker_host::FileLockCtx;
-use portalocker_host::command::CommandState;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;

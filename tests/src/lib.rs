@@ -2,10 +2,7 @@
 //! per process, a fresh temporary directory per test preopened as the guest's
 //! `/`, and native probes that look at the same files from outside.
 
-pub mod guests {
-    //! Paths of the guest components built by `build.rs`.
-    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
-}
+pub use portalocker_artifacts::{foreach_scenario, guests};
 pub mod embed;
 pub mod native;
 
@@ -14,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use portalocker_host::CompileCache;
-use portalocker_host::command::{CommandRunner, Exit, Invocation, Outcome, Preopen, Stdio};
+use portalocker_cli::CompileCache;
+use portalocker_cli::command::{CommandRunner, Exit, Invocation, Outcome, Preopen, Stdio};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
@@ -273,7 +270,7 @@ pub fn component_on(engine: &Engine, path: &str) -> Component {
 ///
 /// `cargo test --workspace` builds it (the host package has integration
 /// tests); `cargo test -p portalocker-tests` alone does not, so run
-/// `cargo build -p portalocker-host` first in that case. Panics with that
+/// `cargo build -p portalocker-cli` first in that case. Panics with that
 /// advice when it is missing.
 pub fn portalocker_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
@@ -285,7 +282,7 @@ pub fn portalocker_bin() -> PathBuf {
     assert!(
         bin.is_file(),
         "this test runs the `portalocker` CLI, expected at {}: build it first with \
-         `cargo build -p portalocker-host` (`cargo test --workspace` builds it too)",
+         `cargo build -p portalocker-cli` (`cargo test --workspace` builds it too)",
         bin.display()
     );
     bin

@@ -1,5 +1,6 @@
 //! Running `wasi:cli` command components with WASI p2 plus the file-lock
-//! interfaces: what `portalocker run` does, usable by embedders and tests.
+//! interfaces: what `portalocker run` does, on the sync linker (as the CLI
+//! runs guests) or on the async one (as an async embedder would).
 
 use std::io;
 use std::path::PathBuf;
@@ -7,11 +8,12 @@ use std::str::FromStr;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::bindings::Command as AsyncCommand;
 use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
 
-use crate::{FileLockCtx, FileLockCtxView, FileLockView};
+use portalocker_host::{FileLockCtx, FileLockCtxView, FileLockView};
 
 /// Most output a captured guest may write to each of stdout and stderr.
 const CAPTURE_CAPACITY: usize = 1 << 20;
@@ -180,31 +182,68 @@ pub enum RunError {
     /// something the host does not provide, or is not a `wasi:cli` command).
     #[error("cannot instantiate the component: {0:#}")]
     Instantiate(wasmtime::Error),
+    /// The async flavour's Tokio runtime could not be started.
+    #[error("cannot start a Tokio runtime: {0}")]
+    Runtime(io::Error),
+}
+
+/// Which flavour of the host a runner links guests with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// `add_to_linker_sync`: a guest runs (and waits) on the calling thread.
+    Sync,
+    /// `add_to_linker_async`: a guest runs on a single-threaded Tokio
+    /// runtime of its own, its waits yielding to the executor.
+    Async,
 }
 
 /// Compiles and runs `wasi:cli` command components with WASI p2 and the
-/// file-lock interfaces on a synchronous linker. One runner can run many
-/// components, each in its own store, from many threads at once.
+/// file-lock interfaces. One runner can run many components, each in its own
+/// store, from many threads at once.
 pub struct CommandRunner {
     engine: Engine,
+    flavour: Flavour,
     linker: Linker<CommandState>,
 }
 
 impl CommandRunner {
-    /// A runner on `engine`.
+    /// A runner on `engine` with the sync linker.
     ///
     /// # Errors
     ///
     /// Fails only if the WASI or file-lock interfaces cannot be added to a
     /// linker, which would be a bug.
     pub fn new(engine: &Engine) -> wasmtime::Result<Self> {
+        Self::with_flavour(engine, Flavour::Sync)
+    }
+
+    /// A runner on `engine` with the linker of `flavour`.
+    ///
+    /// # Errors
+    ///
+    /// As [`CommandRunner::new`].
+    pub fn with_flavour(engine: &Engine, flavour: Flavour) -> wasmtime::Result<Self> {
         let mut linker = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        crate::add_to_linker_sync(&mut linker)?;
+        match flavour {
+            Flavour::Sync => {
+                wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+                portalocker_host::add_to_linker_sync(&mut linker)?;
+            }
+            Flavour::Async => {
+                wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+                portalocker_host::add_to_linker_async(&mut linker)?;
+            }
+        }
         Ok(CommandRunner {
             engine: engine.clone(),
+            flavour,
             linker,
         })
+    }
+
+    /// The flavour of the host this runner links guests with.
+    pub fn flavour(&self) -> Flavour {
+        self.flavour
     }
 
     /// The engine components are compiled with.
@@ -275,9 +314,26 @@ impl CommandRunner {
         };
         let state = CommandState::new(wasi.build(), invocation.locks.clone());
         let mut store = Store::new(&self.engine, state);
-        let command = Command::instantiate(&mut store, component, &self.linker)
-            .map_err(RunError::Instantiate)?;
-        let exit = match command.wasi_cli_run().call_run(&mut store) {
+        let ran = match self.flavour {
+            Flavour::Sync => Command::instantiate(&mut store, component, &self.linker)
+                .map_err(RunError::Instantiate)?
+                .wasi_cli_run()
+                .call_run(&mut store),
+            Flavour::Async => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(RunError::Runtime)?;
+                runtime.block_on(async {
+                    let command =
+                        AsyncCommand::instantiate_async(&mut store, component, &self.linker)
+                            .await
+                            .map_err(RunError::Instantiate)?;
+                    Ok(command.wasi_cli_run().call_run(&mut store).await)
+                })?
+            }
+        };
+        let exit = match ran {
             Ok(Ok(())) => Exit::Code(0),
             Ok(Err(())) => Exit::Code(1),
             Err(err) => match err.downcast_ref::<I32Exit>() {

@@ -2,10 +2,12 @@
 //!
 //! # Design
 //!
-//! A wait is a future that alternates a non-blocking attempt
-//! (`flock(2)` with `LOCK_NB`) with a pause that ends at the first of: a wake-up
-//! for the file (the private `wake` module: a release by this host, or the kernel
-//! granting the file's sentinel the lock), or a timer whose length doubles
+//! The engine is generic over the lock it waits for (the
+//! [`crate::backend::Lockable`] seam): whole files today. A wait is a future
+//! that alternates a non-blocking attempt (for a whole file, `flock(2)` with
+//! `LOCK_NB`) with a pause that ends at the first of: a wake-up for the lock
+//! (the private `queue` module: a release by this host, or the kernel
+//! granting the lock's sentinel the lock), or a timer whose length doubles
 //! from [`WaitPolicy::min_interval`] up to [`WaitPolicy::max_interval`] and
 //! never runs past the caller's deadline. The timer is only a safety net (and
 //! the only way to notice releases where there is no sentinel, off Linux).
@@ -36,15 +38,16 @@
 //! (see [`WaitPolicy::fair`]): a wake-up lets only the oldest waiter try, which
 //! also spares the file a thundering herd of attempts.
 
-use std::fs::File;
+mod queue;
+
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
+use self::queue::Registration;
+use crate::backend::{Attempt, Lockable};
 use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockMode};
 use crate::error::file_error;
-use crate::os_lock::{self, Attempt};
 use crate::policy::{WaitBudget, WaitSlot};
-use crate::wake::{self, Registration};
 
 /// How a waiter paces its attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,13 +117,13 @@ impl Patience {
     }
 }
 
-/// Locks `file` in `mode`, waiting as `patience` allows. `converting` says
-/// that `file` holds a lock already (in this instance's knowledge).
+/// Locks `target` in `mode`, waiting as `patience` allows. `converting`
+/// says that `target` holds a lock already (in this instance's knowledge).
 ///
 /// See the module docs for the guarantees. The returned future holds no lock
 /// unless it completes with `Ok`.
-pub(crate) async fn acquire(
-    file: &File,
+pub(crate) async fn acquire<L: Lockable + ?Sized>(
+    target: &L,
     mode: LockMode,
     patience: Patience,
     policy: WaitPolicy,
@@ -130,12 +133,12 @@ pub(crate) async fn acquire(
     // A fair newcomer lines up behind this host's queued waiters instead of
     // trying first; not a holder converting its lock, which a queued waiter
     // may be waiting for.
-    let barge = converting || !policy.fair || !wake::has_queue(file);
+    let barge = converting || !policy.fair || !queue::has_queue(target);
     if barge || patience == Patience::Once {
         let first = if patience == Patience::Once {
-            try_now(file, mode)
+            try_now(target, mode)
         } else {
-            try_once(file, mode)
+            try_once(target, mode)
         };
         match first {
             Err(LockError::AlreadyLocked) if patience != Patience::Once => {}
@@ -143,7 +146,7 @@ pub(crate) async fn acquire(
         }
     }
     let _slot = WaitSlot::claim(&budget.usage, budget.max_pending)?;
-    let registration = Registration::new(file, mode, policy.fair, policy.max_interval);
+    let registration = Registration::new(target, mode, policy.fair, policy.max_interval);
     let mut interval = policy.min_interval;
     loop {
         // Listen before trying, so that a release between the attempt and
@@ -155,7 +158,7 @@ pub(crate) async fn acquire(
         let at_deadline =
             matches!(patience, Patience::Until(deadline) if Instant::now() >= deadline);
         if at_deadline || registration.as_ref().is_none_or(Registration::may_try) {
-            match try_once(file, mode) {
+            match try_once(target, mode) {
                 Err(LockError::AlreadyLocked) => {}
                 done => return done,
             }
@@ -183,10 +186,10 @@ pub(crate) async fn acquire(
     }
 }
 
-/// Locks `file` in `mode` if that is possible at once; `already-locked`
+/// Locks `target` in `mode` if that is possible at once; `already-locked`
 /// otherwise. Never waits.
-pub(crate) fn try_once(file: &File, mode: LockMode) -> Result<(), LockError> {
-    match os_lock::try_lock(file, mode).map_err(|err| file_error(&err))? {
+pub(crate) fn try_once<L: Lockable + ?Sized>(target: &L, mode: LockMode) -> Result<(), LockError> {
+    match target.try_lock(mode).map_err(|err| file_error(&err))? {
         Attempt::Acquired => Ok(()),
         Attempt::Contended => Err(LockError::AlreadyLocked),
     }
@@ -197,22 +200,28 @@ pub(crate) fn try_once(file: &File, mode: LockMode) -> Result<(), LockError> {
 const SENTINEL_GRACE: Duration = Duration::from_millis(1);
 
 /// [`try_once`] for callers that make exactly one attempt (try-lock, zero
-/// timeout): when the lock seems held but this host runs a sentinel on the
-/// file, the holder may be the sentinel, so the attempt is repeated for up to
+/// timeout): when the lock seems held but this host runs a sentinel on it, the holder may be the sentinel, so the attempt is repeated for up to
 /// [`SENTINEL_GRACE`] before `already-locked` is believed.
-pub(crate) fn try_now(file: &File, mode: LockMode) -> Result<(), LockError> {
-    let first = try_once(file, mode);
-    if !matches!(first, Err(LockError::AlreadyLocked)) || !wake::sentinel_on(file) {
+pub(crate) fn try_now<L: Lockable + ?Sized>(target: &L, mode: LockMode) -> Result<(), LockError> {
+    let first = try_once(target, mode);
+    if !matches!(first, Err(LockError::AlreadyLocked)) || !queue::sentinel_on(target) {
         return first;
     }
     let start = Instant::now();
     loop {
         std::thread::sleep(Duration::from_micros(50));
-        let again = try_once(file, mode);
+        let again = try_once(target, mode);
         if !matches!(again, Err(LockError::AlreadyLocked)) || start.elapsed() >= SENTINEL_GRACE {
             return again;
         }
     }
+}
+
+/// Releases `target` and wakes this host's waiters on it.
+pub(crate) fn release<L: Lockable + ?Sized>(target: &L) -> Result<(), LockError> {
+    target.unlock().map_err(|err| file_error(&err))?;
+    queue::released(target);
+    Ok(())
 }
 
 /// Sleeps on a Tokio timer, whichever executor polls the future.

@@ -1,19 +1,21 @@
 //! Waking waiters when a lock is released, instead of at their next poll.
 //!
-//! Waiters on the same file (by device and inode) share one [`Watch`]. A
-//! watch is woken in two ways:
+//! Waiters on the same lock (by [`LockKey`]: for a whole file, its device and
+//! inode) share one [`Watch`]. A watch is woken in two ways:
 //!
 //! - **By this host.** Every release that goes through the host (unlock,
 //!   release, dropping a lock resource) calls [`released`], which wakes the
 //!   file's waiters at once: a guest→guest hand-off costs a wake-up, not a
 //!   poll interval. When nobody in the process waits, [`released`] is one
 //!   atomic load.
-//! - **By the kernel** (Linux). For releases the host cannot see (native
-//!   processes, other hosts, a guest closing its descriptor), each watch runs
-//!   one *sentinel* thread that blocks in `flock(2)` on an open file of its
-//!   own (the same inode, reopened through `/proc/self/fd`). When the kernel
-//!   grants the sentinel the lock, the sentinel releases it at once and wakes
-//!   the waiters, who then take the lock on their own open files.
+//! - **By the kernel**, where the backend offers a [`KernelWatcher`] (whole
+//!   files on Linux). For releases the host cannot see (native processes,
+//!   other hosts, a guest closing its descriptor), each watch runs one
+//!   *sentinel* thread that blocks in the kernel on a lock of its own (for a
+//!   whole file: `flock(2)` on the same inode, reopened through
+//!   `/proc/self/fd`). When the kernel grants the sentinel the lock, the
+//!   sentinel releases it at once and wakes the waiters, who then take the
+//!   lock on their own open files.
 //!
 //! **Fairness.** Waiters of a store whose context asks for it
 //! ([`crate::FileLockCtxBuilder::fair`], the default) line up in a queue per
@@ -33,7 +35,6 @@
 //! then ends. One sentinel thread per contended file, not per waiter.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -41,6 +42,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 
+use crate::backend::{KernelWatcher, LockKey, Lockable};
 use crate::bindings::portalocker::filelock::types::LockMode;
 
 /// Waits in progress in this process; [`released`] does nothing while zero.
@@ -50,35 +52,11 @@ static ACTIVE_WAITS: AtomicUsize = AtomicUsize::new(0);
 static SENTINELS: AtomicUsize = AtomicUsize::new(0);
 
 /// The watches of files that have waiters, by file identity.
-static WATCHES: LazyLock<Mutex<HashMap<FileId, Weak<Watch>>>> = LazyLock::new(Default::default);
+static WATCHES: LazyLock<Mutex<HashMap<LockKey, Weak<Watch>>>> = LazyLock::new(Default::default);
 
-/// A file's identity: device and inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct FileId {
-    dev: u64,
-    ino: u64,
-}
-
-impl FileId {
-    #[cfg(unix)]
-    fn of(file: &File) -> Option<FileId> {
-        use std::os::unix::fs::MetadataExt;
-        let metadata = file.metadata().ok()?;
-        Some(FileId {
-            dev: metadata.dev(),
-            ino: metadata.ino(),
-        })
-    }
-
-    #[cfg(not(unix))]
-    fn of(_file: &File) -> Option<FileId> {
-        None
-    }
-}
-
-/// The waiters of one file.
+/// The waiters of one lock.
 struct Watch {
-    id: FileId,
+    key: LockKey,
     /// Wakes every waiter that does not queue.
     broadcast: Notify,
     /// Waiters registered now, and the queue of those that wait their turn.
@@ -174,44 +152,49 @@ impl Drop for Watch {
     fn drop(&mut self) {
         let mut watches = WATCHES.lock().unwrap_or_else(|e| e.into_inner());
         if watches
-            .get(&self.id)
+            .get(&self.key)
             .is_some_and(|weak| weak.strong_count() == 0)
         {
-            watches.remove(&self.id);
+            watches.remove(&self.key);
         }
     }
 }
 
-/// The watch of `id`, if anyone waits on it in this process.
-fn existing_watch(id: FileId) -> Option<Arc<Watch>> {
+/// The watch of `key`, if anyone waits on it in this process.
+fn existing_watch(key: LockKey) -> Option<Arc<Watch>> {
     WATCHES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .get(&id)
+        .get(&key)
         .and_then(Weak::upgrade)
 }
 
-/// Whether `test` holds for the waiters of `file`, when `active` (a count
+/// Whether `test` holds for the waiters of `target`, when `active` (a count
 /// of this process) says there may be any.
-fn waiters_of(file: &File, active: &AtomicUsize, test: impl FnOnce(&Waiters) -> bool) -> bool {
+fn waiters_of<L: Lockable + ?Sized>(
+    target: &L,
+    active: &AtomicUsize,
+    test: impl FnOnce(&Waiters) -> bool,
+) -> bool {
     if active.load(Ordering::SeqCst) == 0 {
         return false;
     }
-    FileId::of(file)
+    target
+        .key()
         .and_then(existing_watch)
         .is_some_and(|watch| test(&watch.waiters.lock().unwrap_or_else(|e| e.into_inner())))
 }
 
-/// Whether waiters of this process queue for `file`: a fair newcomer must
+/// Whether waiters of this process queue for `target`: a fair newcomer must
 /// then line up behind them instead of trying first.
-pub(crate) fn has_queue(file: &File) -> bool {
-    waiters_of(file, &ACTIVE_WAITS, Waiters::front_is_live)
+pub(crate) fn has_queue<L: Lockable + ?Sized>(target: &L) -> bool {
+    waiters_of(target, &ACTIVE_WAITS, Waiters::front_is_live)
 }
 
-/// Whether this process runs a sentinel on `file` (which may hold its lock
-/// for an instant).
-pub(crate) fn sentinel_on(file: &File) -> bool {
-    waiters_of(file, &SENTINELS, |waiters| waiters.sentinel_running)
+/// Whether this process runs a sentinel on `target` (which may hold its
+/// lock for an instant).
+pub(crate) fn sentinel_on<L: Lockable + ?Sized>(target: &L) -> bool {
+    waiters_of(target, &SENTINELS, |waiters| waiters.sentinel_running)
 }
 
 /// A registered waiter; dropping it unregisters.
@@ -223,29 +206,28 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    /// Registers a waiter for `mode` on `file`; with `fair` it lines up
-    /// first-come-first-served behind the file's other fair waiters (and
-    /// looks at its turn at least every `poll_interval`). `None`
-    /// when the file's identity cannot be read: the waiter then relies on
-    /// polling alone.
-    pub(crate) fn new(
-        file: &File,
+    /// Registers a waiter for `mode` on `target`; with `fair` it lines up
+    /// first-come-first-served behind the lock's other fair waiters (and
+    /// looks at its turn at least every `poll_interval`). `None` when the
+    /// lock's key cannot be told: the waiter then relies on polling alone.
+    pub(crate) fn new<L: Lockable + ?Sized>(
+        target: &L,
         mode: LockMode,
         fair: bool,
         poll_interval: Duration,
     ) -> Option<Registration> {
-        let id = FileId::of(file)?;
+        let key = target.key()?;
         let watch = {
             let mut watches = WATCHES.lock().unwrap_or_else(|e| e.into_inner());
-            match watches.get(&id).and_then(Weak::upgrade) {
+            match watches.get(&key).and_then(Weak::upgrade) {
                 Some(watch) => watch,
                 None => {
                     let watch = Arc::new(Watch {
-                        id,
+                        key,
                         broadcast: Notify::new(),
                         waiters: Mutex::default(),
                     });
-                    watches.insert(id, Arc::downgrade(&watch));
+                    watches.insert(key, Arc::downgrade(&watch));
                     watch
                 }
             }
@@ -270,7 +252,7 @@ impl Registration {
             }
             !std::mem::replace(&mut waiters.sentinel_running, true)
         };
-        if start_sentinel && !sentinel::start(file, Arc::clone(&watch)) {
+        if start_sentinel && !sentinel::start(target.watcher(), Arc::clone(&watch)) {
             watch
                 .waiters
                 .lock()
@@ -333,28 +315,25 @@ impl Drop for Registration {
     }
 }
 
-/// Tells this process's waiters on `file` that the host just released a
-/// lock on it.
-pub(crate) fn released(file: &File) {
+/// Tells this process's waiters on `target` that the host just released
+/// it.
+pub(crate) fn released<L: Lockable + ?Sized>(target: &L) {
     if ACTIVE_WAITS.load(Ordering::SeqCst) == 0 {
         return;
     }
-    if let Some(watch) = FileId::of(file).and_then(existing_watch) {
+    if let Some(watch) = target.key().and_then(existing_watch) {
         watch.wake();
     }
 }
 
-#[cfg(target_os = "linux")]
 mod sentinel {
     //! The kernel-side waiter of a watch.
 
-    use std::fs::File;
-    use std::os::fd::AsRawFd;
     use std::sync::Arc;
     use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
-    use super::Watch;
+    use super::{KernelWatcher, Watch};
     use crate::bindings::portalocker::filelock::types::LockMode;
 
     /// How long a sentinel lets its woken waiters try before it blocks
@@ -368,17 +347,17 @@ mod sentinel {
     /// A grant faster than this means the lock was free already.
     const INSTANT_GRANT: Duration = Duration::from_micros(100);
 
-    /// Starts the sentinel thread of `watch`, blocking on its own open file of
-    /// `file`'s inode. Returns false if it could not be started.
-    pub(super) fn start(file: &File, watch: Arc<Watch>) -> bool {
-        let Ok(own) = File::open(format!("/proc/self/fd/{}", file.as_raw_fd())) else {
+    /// Starts the sentinel thread of `watch`, blocking in `watcher`.
+    /// Returns false if there is no watcher or no thread could be started.
+    pub(super) fn start(watcher: Option<Box<dyn KernelWatcher>>, watch: Arc<Watch>) -> bool {
+        let Some(mut watcher) = watcher else {
             return false;
         };
         super::SENTINELS.fetch_add(1, Ordering::SeqCst);
         let started = std::thread::Builder::new()
             .name("portalocker-sentinel".into())
             .spawn(move || {
-                run(&own, &watch);
+                run(watcher.as_mut(), &watch);
                 super::SENTINELS.fetch_sub(1, Ordering::SeqCst);
             })
             .is_ok();
@@ -388,7 +367,7 @@ mod sentinel {
         started
     }
 
-    fn run(own: &File, watch: &Watch) {
+    fn run(watcher: &mut dyn KernelWatcher, watch: &Watch) {
         let mut settle = SETTLE;
         loop {
             let mode = {
@@ -404,10 +383,7 @@ mod sentinel {
                 }
             };
             let blocked = Instant::now();
-            let granted = match mode {
-                LockMode::Shared => fs4::FileExt::lock_shared(own),
-                LockMode::Exclusive => fs4::FileExt::lock(own),
-            };
+            let granted = watcher.wait_granted(mode);
             // A lock that was free already: its waiters are slow to take it.
             // Back off rather than spin on it.
             settle = if blocked.elapsed() < INSTANT_GRANT {
@@ -415,7 +391,7 @@ mod sentinel {
             } else {
                 SETTLE
             };
-            if granted.is_err() || fs4::FileExt::unlock(own).is_err() {
+            if granted.is_err() {
                 watch
                     .waiters
                     .lock()
@@ -426,19 +402,5 @@ mod sentinel {
             watch.wake();
             std::thread::sleep(settle);
         }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod sentinel {
-    //! No kernel-side waiter here: waiters rely on host wake-ups and polling.
-
-    use std::fs::File;
-    use std::sync::Arc;
-
-    use super::Watch;
-
-    pub(super) fn start(_file: &File, _watch: Arc<Watch>) -> bool {
-        false
     }
 }

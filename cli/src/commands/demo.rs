@@ -11,8 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use portalocker_host::command::{CommandRunner, Exit, Invocation, Preopen, Stdio};
-use portalocker_host::examples;
+use portalocker_cli::command::{CommandRunner, Exit, Invocation, Preopen, Stdio};
+use portalocker_cli::examples;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 

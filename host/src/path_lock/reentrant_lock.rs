@@ -1,14 +1,15 @@
-//! Reentrant locks, portalocker's `RLock`: acquisitions are counted, and the
-//! file is locked by the first and unlocked by the last.
+//! The resource `reentrant-lock`: portalocker's `RLock`. Acquisitions are
+//! counted; the file is locked by the first and unlocked by the last.
 
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::{self, Descriptor};
 
+use super::FileLock;
+use crate::bindings::portalocker::filelock::path_lock::HostReentrantLock;
 use crate::bindings::portalocker::filelock::types::{LockError, LockOptions};
 use crate::ctx::FileLockCtxView;
 use crate::error::LockFailure;
 use crate::open;
-use crate::path_lock::FileLock;
 
 /// The host side of WIT `reentrant-lock`. Dropping it releases the lock,
 /// whatever the count.
@@ -20,18 +21,14 @@ pub struct ReentrantLock {
     count: u32,
 }
 
-impl FileLockCtxView<'_> {
-    /// A reentrant lock on `path` in `dir`, not yet acquired.
-    pub(crate) fn open_reentrant(
+impl HostReentrantLock for FileLockCtxView<'_> {
+    async fn open(
         &mut self,
-        dir: &Resource<Descriptor>,
+        dir: Resource<Descriptor>,
         path: String,
         options: LockOptions,
     ) -> Result<Resource<ReentrantLock>, LockFailure> {
-        let dir = match self.table.get(dir)? {
-            Descriptor::Dir(dir) => dir.clone(),
-            Descriptor::File(_) => return Err(LockError::BadDescriptor.into()),
-        };
+        let dir = self.directory(&dir)?.clone();
         open::check_relative(&path)?;
         let lock = ReentrantLock {
             dir,
@@ -44,11 +41,8 @@ impl FileLockCtxView<'_> {
     }
 
     /// Acquires once more: locks the file the first time.
-    pub(crate) async fn acquire_reentrant(
-        &mut self,
-        lock: &Resource<ReentrantLock>,
-    ) -> Result<(), LockFailure> {
-        let reentrant = self.table.get_mut(lock)?;
+    async fn acquire(&mut self, lock: Resource<ReentrantLock>) -> Result<(), LockFailure> {
+        let reentrant = self.table.get_mut(&lock)?;
         if reentrant.count > 0 {
             reentrant.count = reentrant
                 .count
@@ -61,20 +55,17 @@ impl FileLockCtxView<'_> {
             reentrant.path.clone(),
             reentrant.options,
         );
-        let file = self.open_in_dir(&dir, &path, &options)?;
-        let held = self.lock_opened(file, options).await?;
-        let reentrant = self.table.get_mut(lock)?;
+        let opened = self.open_in_dir(&dir, &path, &options)?;
+        let held = self.lock_opened(opened, options).await?;
+        let reentrant = self.table.get_mut(&lock)?;
         reentrant.held = Some(held);
         reentrant.count = 1;
         Ok(())
     }
 
     /// Gives back one acquisition; the last unlocks and closes the file.
-    pub(crate) fn release_reentrant(
-        &mut self,
-        lock: &Resource<ReentrantLock>,
-    ) -> Result<(), LockFailure> {
-        let reentrant = self.table.get_mut(lock)?;
+    async fn release(&mut self, lock: Resource<ReentrantLock>) -> Result<(), LockFailure> {
+        let reentrant = self.table.get_mut(&lock)?;
         reentrant.count = reentrant.count.checked_sub(1).ok_or(LockError::NotHeld)?;
         if reentrant.count == 0 {
             // Dropping the lock unlocks it and closes the file.
@@ -83,13 +74,11 @@ impl FileLockCtxView<'_> {
         Ok(())
     }
 
-    /// The acquisitions held now.
-    pub(crate) fn reentrant_count(&self, lock: &Resource<ReentrantLock>) -> wasmtime::Result<u32> {
-        Ok(self.table.get(lock)?.count)
+    async fn count(&mut self, lock: Resource<ReentrantLock>) -> wasmtime::Result<u32> {
+        Ok(self.table.get(&lock)?.count)
     }
 
-    /// Drops a reentrant lock, releasing it.
-    pub(crate) fn drop_reentrant(&mut self, lock: Resource<ReentrantLock>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, lock: Resource<ReentrantLock>) -> wasmtime::Result<()> {
         self.table.delete(lock)?;
         Ok(())
     }

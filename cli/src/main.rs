@@ -1,15 +1,15 @@
 //! `portalocker`: run WebAssembly components that lock files, and a demo of
 //! why they should.
 
-mod cli;
+mod commands;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
-    match cli::execute(args) {
+    let args = commands::Cli::parse();
+    match commands::execute(args) {
         Ok(code) => code,
         Err(err) => {
             // The whole cause chain, on one line.

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use portalocker_host::command::{CommandRunner, Exit, Invocation, Preopen, Stdio};
-use portalocker_host::{CompileCache, FileLockCtx, examples};
+use portalocker_cli::command::{CommandRunner, Exit, Invocation, Preopen, Stdio};
+use portalocker_cli::{CompileCache, examples};
+use portalocker_host::FileLockCtx;
 use wasmtime::Engine;
 
 /// The host policy options of `portalocker run`.

@@ -1,8 +1,6 @@
 //! Builds the Rust guest components in `guest/` for `wasm32-wasip2`.
 //!
-//! Shared by the build scripts of `portalocker-host` (which embeds the example
-//! guests) and `portalocker-tests` (which runs every guest). The guests are a
-//! separate cargo workspace, built with a nested cargo into
+//! The guests are a separate cargo workspace, built with a nested cargo into
 //! `target/wasm-guests`, never for the host target.
 
 use std::env;
@@ -12,9 +10,8 @@ use std::process::Command;
 /// The guest target.
 const TARGET: &str = "wasm32-wasip2";
 
-/// Builds the guest binaries `bins` (all of them when empty) and returns each
-/// built binary's name and component path.
-pub fn build_guests(bins: &[&str]) -> Vec<(String, PathBuf)> {
+/// Builds every guest binary and returns each one's name and component path.
+pub fn build_guests() -> Vec<(String, PathBuf)> {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir
         .parent()
@@ -34,13 +31,8 @@ pub fn build_guests(bins: &[&str]) -> Vec<(String, PathBuf)> {
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&guest_dir)
         .args(["build", "--release", "--target", TARGET, "--target-dir"])
-        .arg(&target_dir);
-    if bins.is_empty() {
-        cmd.arg("--bins");
-    }
-    for bin in bins {
-        cmd.args(["--bin", bin]);
-    }
+        .arg(&target_dir)
+        .arg("--bins");
     // The outer build's flags and wrappers (clippy, coverage) are for the host
     // target, not for the guests.
     for var in [
@@ -60,12 +52,7 @@ pub fn build_guests(bins: &[&str]) -> Vec<(String, PathBuf)> {
     assert!(status.success(), "building the guest components failed");
 
     let out = target_dir.join(TARGET).join("release");
-    let names: Vec<String> = if bins.is_empty() {
-        guest_bin_names(&guest_dir)
-    } else {
-        bins.iter().map(|b| b.to_string()).collect()
-    };
-    names
+    guest_bin_names(&guest_dir)
         .into_iter()
         .map(|name| {
             let path = out.join(format!("{name}.wasm"));

@@ -1,6 +1,6 @@
-//! Atomic writes: new contents go into a temporary file next to the target
-//! and move into place, flushed, only on commit (portalocker's
-//! `open_atomic`).
+//! The WIT interface `atomic-write`: portalocker's `open_atomic`. New
+//! contents go into a temporary file next to the target and move into place,
+//! flushed, only on commit.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::{self, Descriptor};
 use wasmtime_wasi::{FsPerms, OpenMode};
 
+use crate::bindings::portalocker::filelock::atomic_write::{self, HostAtomicFile};
 use crate::bindings::portalocker::filelock::types::LockError;
 use crate::ctx::FileLockCtxView;
 use crate::error::{LockFailure, file_error, open_error};
@@ -72,22 +73,21 @@ impl Drop for AtomicFile {
     }
 }
 
-impl FileLockCtxView<'_> {
+impl atomic_write::Host for FileLockCtxView<'_> {}
+
+impl HostAtomicFile for FileLockCtxView<'_> {
     /// Starts an atomic write of `path` inside `dir`.
-    pub(crate) fn create_atomic(
+    async fn create(
         &mut self,
-        dir: &Resource<Descriptor>,
-        path: &str,
+        dir: Resource<Descriptor>,
+        path: String,
         replace: bool,
     ) -> Result<Resource<AtomicFile>, LockFailure> {
-        let dir = match self.table.get(dir)? {
-            Descriptor::Dir(dir) => dir,
-            Descriptor::File(_) => return Err(LockError::BadDescriptor.into()),
-        };
+        let dir = self.directory(&dir)?;
         if dir.perms.write_not_permitted() {
             return Err(LockError::NotPermitted.into());
         }
-        let target = open::check_relative(path)?.to_path_buf();
+        let target = open::check_relative(&path)?.to_path_buf();
         let name = target
             .file_name()
             .and_then(|name| name.to_str())
@@ -128,12 +128,12 @@ impl FileLockCtxView<'_> {
         Ok(self.table.push(atomic)?)
     }
 
-    /// A new descriptor of an atomic write's temporary file.
-    pub(crate) fn atomic_file(
+    /// A new descriptor of the temporary file.
+    async fn file(
         &mut self,
-        atomic: &Resource<AtomicFile>,
+        atomic: Resource<AtomicFile>,
     ) -> Result<Resource<Descriptor>, LockFailure> {
-        let atomic = self.table.get(atomic)?;
+        let atomic = self.table.get(&atomic)?;
         let file = atomic.file.try_clone().map_err(|err| file_error(&err))?;
         let descriptor = Descriptor::File(filesystem::File::new(
             file,
@@ -144,17 +144,13 @@ impl FileLockCtxView<'_> {
         Ok(self.table.push(descriptor)?)
     }
 
-    /// Commits an atomic write.
-    pub(crate) fn commit_atomic(
-        &mut self,
-        atomic: &Resource<AtomicFile>,
-    ) -> Result<(), LockFailure> {
-        self.table.get_mut(atomic)?.commit()?;
+    async fn commit(&mut self, atomic: Resource<AtomicFile>) -> Result<(), LockFailure> {
+        self.table.get_mut(&atomic)?.commit()?;
         Ok(())
     }
 
-    /// Drops an atomic write, removing its temporary file if uncommitted.
-    pub(crate) fn drop_atomic(&mut self, atomic: Resource<AtomicFile>) -> wasmtime::Result<()> {
+    /// Removes the temporary file if the write was not committed.
+    async fn drop(&mut self, atomic: Resource<AtomicFile>) -> wasmtime::Result<()> {
         self.table.delete(atomic)?;
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use portalocker_host::command::Preopen;
+use portalocker_cli::command::Preopen;
 
 /// Run WebAssembly components with advisory file locks (portalocker for WASI).
 #[derive(Debug, Parser)]

@@ -1,5 +1,5 @@
-//! Bounded semaphores, portalocker's `BoundedSemaphore`: N slot files, each
-//! held by at most one holder through an exclusive lock.
+//! The resource `semaphore-slot`: portalocker's `BoundedSemaphore`, N slot
+//! files, each held by at most one holder through an exclusive lock.
 //!
 //! Acquiring waits on every slot at once with the ordinary wait future and
 //! takes the first slot that comes free; the other waits are dropped, so, as
@@ -12,10 +12,11 @@ use std::task::Poll;
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 
+use super::FileLock;
+use crate::bindings::portalocker::filelock::path_lock::HostSemaphoreSlot;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
 use crate::ctx::FileLockCtxView;
 use crate::error::LockFailure;
-use crate::path_lock::FileLock;
 
 /// The host side of WIT `semaphore-slot`: one held slot.
 pub struct SemaphoreSlot {
@@ -56,19 +57,16 @@ async fn first_free(mut waits: Vec<Option<SlotWait>>) -> Result<(u32, FileLock),
     .await
 }
 
-impl FileLockCtxView<'_> {
+impl HostSemaphoreSlot for FileLockCtxView<'_> {
     /// Takes the first free slot of semaphore `name` in `dir`.
-    pub(crate) async fn acquire_slot(
+    async fn acquire(
         &mut self,
-        dir: &Resource<Descriptor>,
-        name: &str,
+        dir: Resource<Descriptor>,
+        name: String,
         slots: u32,
         mut options: LockOptions,
     ) -> Result<Resource<SemaphoreSlot>, LockFailure> {
-        let dir = match self.table.get(dir)? {
-            Descriptor::Dir(dir) => dir.clone(),
-            Descriptor::File(_) => return Err(LockError::BadDescriptor.into()),
-        };
+        let dir = self.directory(&dir)?.clone();
         if slots == 0 || options.truncate {
             return Err(LockError::InvalidOptions.into());
         }
@@ -77,8 +75,8 @@ impl FileLockCtxView<'_> {
         options.write = true;
         let mut waits = Vec::new();
         for slot in 0..slots {
-            let file = self.open_in_dir(&dir, &format!("{name}.{slot}.lock"), &options)?;
-            let wait: SlotWait = Box::pin(self.lock_opened(file, options));
+            let opened = self.open_in_dir(&dir, &format!("{name}.{slot}.lock"), &options)?;
+            let wait: SlotWait = Box::pin(self.lock_opened(opened, options));
             waits.push(Some(wait));
         }
         let (slot, lock) = first_free(waits).await?;
@@ -88,22 +86,16 @@ impl FileLockCtxView<'_> {
         })?)
     }
 
-    /// The held slot's number.
-    pub(crate) fn slot_number(&self, slot: &Resource<SemaphoreSlot>) -> wasmtime::Result<u32> {
-        Ok(self.table.get(slot)?.slot)
+    async fn slot(&mut self, slot: Resource<SemaphoreSlot>) -> wasmtime::Result<u32> {
+        Ok(self.table.get(&slot)?.slot)
     }
 
-    /// Frees a slot.
-    pub(crate) fn release_slot(
-        &mut self,
-        slot: &Resource<SemaphoreSlot>,
-    ) -> Result<(), LockFailure> {
-        drop(self.table.get_mut(slot)?.held.take());
+    async fn release(&mut self, slot: Resource<SemaphoreSlot>) -> Result<(), LockFailure> {
+        drop(self.table.get_mut(&slot)?.held.take());
         Ok(())
     }
 
-    /// Drops a slot, freeing it.
-    pub(crate) fn drop_slot(&mut self, slot: Resource<SemaphoreSlot>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, slot: Resource<SemaphoreSlot>) -> wasmtime::Result<()> {
         self.table.delete(slot)?;
         Ok(())
     }

@@ -1,5 +1,5 @@
-//! Temporary lock files, portalocker's `TemporaryFileLock`: the lock file
-//! exists only while it is held.
+//! The resource `temporary-lock`: portalocker's `TemporaryFileLock`, a lock
+//! file that exists only while it is held.
 //!
 //! The protocol that keeps it safe with many contenders: a holder removes the
 //! file *while still holding the lock*; a waiter that then gets the lock on
@@ -10,17 +10,16 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cap_primitives::fs::FollowSymlinks;
-#[cfg(unix)]
-use cap_primitives::fs::MetadataExt as _;
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::{self, Descriptor};
 
+use super::FileLock;
+use crate::bindings::portalocker::filelock::path_lock::HostTemporaryLock;
 use crate::bindings::portalocker::filelock::types::{LockError, LockOptions};
 use crate::ctx::FileLockCtxView;
 use crate::error::{LockFailure, file_error, open_error};
 use crate::open;
-use crate::path_lock::FileLock;
+use crate::sys;
 
 /// How many times a holder that keeps finding its file replaced starts over
 /// before giving up with `io`.
@@ -46,26 +45,6 @@ impl TemporaryLock {
             _ => Ok(()),
         }
     }
-
-    /// Whether `path` still names the file `lock` holds.
-    #[cfg(unix)]
-    fn names(dir: &filesystem::Dir, path: &std::path::Path, lock: &FileLock) -> bool {
-        use std::os::unix::fs::MetadataExt as _;
-        let (Ok(named), Ok(held)) = (
-            cap_primitives::fs::stat(&dir.dir, path, FollowSymlinks::No),
-            lock.open_file().metadata(),
-        ) else {
-            return false;
-        };
-        named.dev() == held.dev() && named.ino() == held.ino()
-    }
-
-    /// Without file identities to compare, the check only makes sure the path
-    /// still exists.
-    #[cfg(not(unix))]
-    fn names(dir: &filesystem::Dir, path: &std::path::Path, _lock: &FileLock) -> bool {
-        cap_primitives::fs::stat(&dir.dir, path, FollowSymlinks::No).is_ok()
-    }
 }
 
 impl Drop for TemporaryLock {
@@ -76,24 +55,20 @@ impl Drop for TemporaryLock {
     }
 }
 
-impl FileLockCtxView<'_> {
-    /// Acquires a temporary lock on `path` in `dir`.
-    pub(crate) async fn acquire_temporary(
+impl HostTemporaryLock for FileLockCtxView<'_> {
+    async fn acquire(
         &mut self,
-        dir: &Resource<Descriptor>,
-        path: &str,
+        dir: Resource<Descriptor>,
+        path: String,
         mut options: LockOptions,
     ) -> Result<Resource<TemporaryLock>, LockFailure> {
-        let dir = match self.table.get(dir)? {
-            Descriptor::Dir(dir) => dir.clone(),
-            Descriptor::File(_) => return Err(LockError::BadDescriptor.into()),
-        };
+        let dir = self.directory(&dir)?.clone();
         if options.truncate {
             return Err(LockError::InvalidOptions.into());
         }
         options.create = true;
         options.write = true;
-        let relative = open::check_relative(path)?.to_path_buf();
+        let relative = open::check_relative(&path)?.to_path_buf();
         let deadline = options
             .timeout
             .filter(|&ns| ns > 0)
@@ -106,9 +81,9 @@ impl FileLockCtxView<'_> {
                 }
                 options.timeout = Some(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
             }
-            let file = self.open_in_dir(&dir, path, &options)?;
-            let lock = self.lock_opened(file, options).await?;
-            if TemporaryLock::names(&dir, &relative, &lock) {
+            let opened = self.open_in_dir(&dir, &path, &options)?;
+            let lock = self.lock_opened(opened, options).await?;
+            if sys::names(&dir.dir, &relative, lock.open_file()) {
                 let temporary = TemporaryLock {
                     dir,
                     path: relative,
@@ -121,17 +96,13 @@ impl FileLockCtxView<'_> {
         Err(open_error(&std::io::Error::other("the lock file kept being replaced")).into())
     }
 
-    /// Releases a temporary lock, removing its file.
-    pub(crate) fn release_temporary(
-        &mut self,
-        lock: &Resource<TemporaryLock>,
-    ) -> Result<(), LockFailure> {
-        self.table.get_mut(lock)?.release()?;
+    /// Removes the lock file while still holding it, then unlocks.
+    async fn release(&mut self, lock: Resource<TemporaryLock>) -> Result<(), LockFailure> {
+        self.table.get_mut(&lock)?.release()?;
         Ok(())
     }
 
-    /// Drops a temporary lock, releasing it.
-    pub(crate) fn drop_temporary(&mut self, lock: Resource<TemporaryLock>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, lock: Resource<TemporaryLock>) -> wasmtime::Result<()> {
         self.table.delete(lock)?;
         Ok(())
     }

@@ -1,0 +1,63 @@
+//! The lock-backend seam: what the wait engine needs of a kind of lock.
+//!
+//! The engine ([`crate::wait`]) owns everything about *waiting*: the
+//! caller's patience (timeouts, the host's `max_wait`), cancellation, the
+//! first-come-first-served queue of this host's waiters, wake-ups and the
+//! pending-wait budget. A backend owns only the lock itself: one attempt
+//! that never waits, a release, the key its waiters queue under, and
+//! optionally a kernel-side watcher that blocks until the lock may be free.
+//! Whole-file locks ([`whole_file`]) are the backend of every lock class
+//! today; byte ranges and locks kept on a server plug in the same way.
+
+pub(crate) mod whole_file;
+
+use std::io;
+
+use crate::bindings::portalocker::filelock::types::LockMode;
+use crate::sys::FileId;
+
+/// What waiters of one lock queue under: locks with the same key may
+/// conflict, so their waiters line up together and a release wakes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum LockKey {
+    /// A whole file, by identity.
+    File(FileId),
+}
+
+/// The result of one attempt that never waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// The lock is now held in the requested mode.
+    Acquired,
+    /// Someone else holds it in a conflicting mode.
+    Contended,
+}
+
+/// A lock the wait engine can take for a guest.
+pub(crate) trait Lockable: Send + Sync {
+    /// The key this lock's waiters queue under; `None` when it cannot be
+    /// told (the waiters then rely on polling alone).
+    fn key(&self) -> Option<LockKey>;
+
+    /// One attempt to take the lock in `mode`, never waiting. Held already,
+    /// the lock is converted to `mode`.
+    fn try_lock(&self, mode: LockMode) -> io::Result<Attempt>;
+
+    /// Releases the lock (releasing a lock that is not held is fine). Call
+    /// it through [`crate::wait::release`], which also wakes this host's
+    /// waiters.
+    fn unlock(&self) -> io::Result<()>;
+
+    /// A watcher of this lock that may block in the kernel until the lock
+    /// is granted to it, for wake-ups on releases the host cannot see
+    /// (other processes); `None` where there is none.
+    fn watcher(&self) -> Option<Box<dyn KernelWatcher>>;
+}
+
+/// The kernel-side waiter of a contended lock: a lock of the host's own on
+/// the same object.
+pub(crate) trait KernelWatcher: Send {
+    /// Blocks until the kernel grants the watcher the lock in `mode`, then
+    /// releases it at once.
+    fn wait_granted(&mut self, mode: LockMode) -> io::Result<()>;
+}

@@ -1,0 +1,214 @@
+//! The resource `file-lock`: portalocker's `Lock`, a held lock on a file the
+//! host opened for the guest.
+
+use std::fs::File;
+use std::sync::Arc;
+
+use wasmtime::component::Resource;
+use wasmtime_wasi::filesystem::{self, Descriptor};
+use wasmtime_wasi::{FsPerms, OpenMode};
+
+use super::PendingFileLock;
+use crate::bindings::portalocker::filelock::path_lock::HostFileLock;
+use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
+use crate::ctx::FileLockCtxView;
+use crate::error::{LockFailure, file_error};
+use crate::policy::Usage;
+use crate::request::Request;
+use crate::wait::{self, Patience};
+
+/// A held lock on a file the host opened for a guest: the host side of the
+/// WIT resource `file-lock`.
+///
+/// Dropping it releases the lock, whatever other handles to the open file are
+/// still alive; this is what happens when the guest drops the resource and
+/// when the store (and its resource table) is dropped.
+#[derive(Debug)]
+pub struct FileLock {
+    file: Arc<File>,
+    mode: LockMode,
+    write: bool,
+    held: bool,
+    /// What the directory the file was opened in allows, for `lock`.
+    dir_perms: FsPerms,
+    allow_blocking_current_thread: bool,
+    /// The instance's usage, which counts this lock while it is held.
+    usage: Arc<Usage>,
+}
+
+impl FileLock {
+    /// A lock just taken on `file` as `options` asked.
+    pub(crate) fn held(
+        file: Arc<File>,
+        options: LockOptions,
+        dir_perms: FsPerms,
+        allow_blocking_current_thread: bool,
+        usage: Arc<Usage>,
+    ) -> Self {
+        FileLock {
+            file,
+            mode: options.mode,
+            write: options.write,
+            held: true,
+            dir_perms,
+            allow_blocking_current_thread,
+            usage,
+        }
+    }
+
+    /// The mode the lock was last acquired or converted in.
+    pub fn mode(&self) -> LockMode {
+        self.mode
+    }
+
+    /// Whether the lock is held (acquired and not released since).
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// The locked open file.
+    pub(crate) fn open_file(&self) -> &File {
+        &self.file
+    }
+
+    /// Releases the lock; releasing twice does nothing.
+    pub(crate) fn release(&mut self) -> Result<(), LockError> {
+        if self.held {
+            wait::release(&*self.file)?;
+            self.held = false;
+            self.usage.path_released();
+        }
+        Ok(())
+    }
+
+    /// A new wasmtime-wasi descriptor sharing this lock's open file.
+    fn descriptor(&self) -> Result<Descriptor, LockError> {
+        let file = self.file.try_clone().map_err(|err| file_error(&err))?;
+        let (perms, open_mode) = if self.write {
+            (FsPerms::ReadWrite, OpenMode::READ | OpenMode::WRITE)
+        } else {
+            (FsPerms::ReadOnly, OpenMode::READ)
+        };
+        Ok(Descriptor::File(filesystem::File::new(
+            file,
+            perms,
+            open_mode,
+            self.allow_blocking_current_thread,
+        )))
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        if let Err(err) = self.release() {
+            tracing::warn!(?err, "releasing a file lock on drop failed");
+        }
+    }
+}
+
+impl HostFileLock for FileLockCtxView<'_> {
+    async fn acquire(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+        options: LockOptions,
+    ) -> Result<Resource<FileLock>, LockFailure> {
+        let opened = self.open_in_dir(self.directory(&dir)?, &path, &options)?;
+        let lock = self.lock_opened(opened, options).await?;
+        Ok(self.table.push(lock)?)
+    }
+
+    async fn request(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+        options: LockOptions,
+    ) -> wasmtime::Result<Resource<PendingFileLock>> {
+        let opened = self
+            .directory(&dir)
+            .and_then(|dir| Ok(self.open_in_dir(dir, &path, &options)?));
+        let request = match opened {
+            Ok(opened) => Request::waiting(self.lock_opened(opened, options)),
+            Err(LockFailure::Guest(err)) => Request::answered(Err(err)),
+            Err(LockFailure::Trap(trap)) => return Err(trap),
+        };
+        Ok(self.table.push(PendingFileLock::new(request))?)
+    }
+
+    async fn mode(&mut self, lock: Resource<FileLock>) -> wasmtime::Result<LockMode> {
+        Ok(self.table.get(&lock)?.mode())
+    }
+
+    async fn is_held(&mut self, lock: Resource<FileLock>) -> wasmtime::Result<bool> {
+        Ok(self.table.get(&lock)?.is_held())
+    }
+
+    /// Locks the resource's open file again in `mode`. Nothing happens when
+    /// it is held in `mode` already; held in the other mode it is converted
+    /// (not atomically, as `flock(2)` converts); released, it is locked anew.
+    async fn lock(
+        &mut self,
+        lock: Resource<FileLock>,
+        mode: LockMode,
+        timeout: Option<u64>,
+    ) -> Result<(), LockFailure> {
+        let current = self.table.get(&lock)?;
+        if current.held && current.mode == mode {
+            return Ok(());
+        }
+        self.ctx.policy.admit_mode(current.dir_perms, mode)?;
+        let converting = current.held;
+        if !converting {
+            self.ctx
+                .usage
+                .check_room(self.ctx.policy.max_held_locks, None)?;
+        }
+        let file = Arc::clone(&current.file);
+        let patience = Patience::from_timeout(timeout, self.ctx.policy.max_wait);
+        let budget = self.ctx.wait_budget();
+        let outcome =
+            wait::acquire(&*file, mode, patience, self.ctx.wait, budget, converting).await;
+        let current = self.table.get_mut(&lock)?;
+        match outcome {
+            Ok(()) => {
+                if !current.held {
+                    if let Err(full) = current.usage.take_path_room(self.ctx.policy.max_held_locks)
+                    {
+                        wait::release(&*file)?;
+                        return Err(full.into());
+                    }
+                    current.held = true;
+                }
+                current.mode = mode;
+                Ok(())
+            }
+            Err(err) => {
+                // A failed conversion gives up the old lock (see the WIT).
+                if current.held {
+                    current.held = false;
+                    current.usage.path_released();
+                    wait::release(&*file)?;
+                }
+                Err(err.into())
+            }
+        }
+    }
+
+    async fn file(
+        &mut self,
+        lock: Resource<FileLock>,
+    ) -> Result<Resource<Descriptor>, LockFailure> {
+        let descriptor = self.table.get(&lock)?.descriptor()?;
+        Ok(self.table.push(descriptor)?)
+    }
+
+    async fn release(&mut self, lock: Resource<FileLock>) -> Result<(), LockFailure> {
+        self.table.get_mut(&lock)?.release()?;
+        Ok(())
+    }
+
+    async fn drop(&mut self, lock: Resource<FileLock>) -> wasmtime::Result<()> {
+        self.table.delete(lock)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! The blocking flavour of every interface, for [`crate::add_to_linker_sync`]:
+//! each function drives the async implementation of the same name (in the
+//! interface's own module) to completion on the calling thread, as
+//! wasmtime-wasi's `p2/host/filesystem/sync.rs` does.
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+
+use wasmtime::component::Resource;
+use wasmtime_wasi::filesystem::Descriptor;
+use wasmtime_wasi_io::poll::DynPollable;
+
+use crate::atomic_write::AtomicFile;
+use crate::bindings::portalocker::filelock as asynchronous;
+use crate::bindings::portalocker::filelock::types::{Holder, LockMode, LockOptions, LockState};
+use crate::bindings::sync::portalocker::filelock as blocking;
+use crate::ctx::FileLockCtxView;
+use crate::descriptor_lock::PendingLock;
+use crate::error::{LockFailure, PidLockFailure};
+use crate::path_lock::{FileLock, PendingFileLock, ReentrantLock, SemaphoreSlot, TemporaryLock};
+use crate::pid_lock::PidFileLock;
+use crate::request::Collected;
+
+/// Drives `future` to its end on this thread, parking the thread while the
+/// future waits. The wait futures need no executor of their own: their
+/// wake-ups come from the wait engine (a `Notify`) and from timers that run
+/// on the ambient Tokio runtime's driver, and both wake this thread
+/// directly. That keeps a hand-off to one thread wake-up.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(Thread);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+/// Implements each blocking trait by driving the async trait's function of
+/// the same name with [`block_on`].
+macro_rules! drive {
+    ($(impl $blocking:path => $asynchronous:path {
+        $(fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*
+    })*) => {$(
+        impl $blocking for FileLockCtxView<'_> {
+            $(fn $name(&mut self, $($arg: $ty),*) -> $ret {
+                block_on(<Self as $asynchronous>::$name(self, $($arg),*))
+            })*
+        }
+    )*};
+}
+
+drive! {
+    impl blocking::descriptor_lock::Host => asynchronous::descriptor_lock::Host {
+        fn lock(file: Resource<Descriptor>, mode: LockMode, timeout: Option<u64>) -> Result<(), LockFailure>;
+        fn try_lock(file: Resource<Descriptor>, mode: LockMode) -> Result<(), LockFailure>;
+        fn unlock(file: Resource<Descriptor>) -> Result<(), LockFailure>;
+        fn request_lock(file: Resource<Descriptor>, mode: LockMode, timeout: Option<u64>) -> wasmtime::Result<Resource<PendingLock>>;
+    }
+    impl blocking::descriptor_lock::HostPendingLock => asynchronous::descriptor_lock::HostPendingLock {
+        fn subscribe(request: Resource<PendingLock>) -> wasmtime::Result<Resource<DynPollable>>;
+        fn get(request: Resource<PendingLock>) -> wasmtime::Result<Collected<()>>;
+        fn drop(request: Resource<PendingLock>) -> wasmtime::Result<()>;
+    }
+    impl blocking::path_lock::Host => asynchronous::path_lock::Host {}
+    impl blocking::path_lock::HostFileLock => asynchronous::path_lock::HostFileLock {
+        fn acquire(dir: Resource<Descriptor>, path: String, options: LockOptions) -> Result<Resource<FileLock>, LockFailure>;
+        fn request(dir: Resource<Descriptor>, path: String, options: LockOptions) -> wasmtime::Result<Resource<PendingFileLock>>;
+        fn mode(lock: Resource<FileLock>) -> wasmtime::Result<LockMode>;
+        fn is_held(lock: Resource<FileLock>) -> wasmtime::Result<bool>;
+        fn lock(lock: Resource<FileLock>, mode: LockMode, timeout: Option<u64>) -> Result<(), LockFailure>;
+        fn file(lock: Resource<FileLock>) -> Result<Resource<Descriptor>, LockFailure>;
+        fn release(lock: Resource<FileLock>) -> Result<(), LockFailure>;
+        fn drop(lock: Resource<FileLock>) -> wasmtime::Result<()>;
+    }
+    impl blocking::path_lock::HostPendingFileLock => asynchronous::path_lock::HostPendingFileLock {
+        fn subscribe(request: Resource<PendingFileLock>) -> wasmtime::Result<Resource<DynPollable>>;
+        fn get(request: Resource<PendingFileLock>) -> wasmtime::Result<Collected<Resource<FileLock>>>;
+        fn drop(request: Resource<PendingFileLock>) -> wasmtime::Result<()>;
+    }
+    impl blocking::path_lock::HostReentrantLock => asynchronous::path_lock::HostReentrantLock {
+        fn open(dir: Resource<Descriptor>, path: String, options: LockOptions) -> Result<Resource<ReentrantLock>, LockFailure>;
+        fn acquire(lock: Resource<ReentrantLock>) -> Result<(), LockFailure>;
+        fn release(lock: Resource<ReentrantLock>) -> Result<(), LockFailure>;
+        fn count(lock: Resource<ReentrantLock>) -> wasmtime::Result<u32>;
+        fn drop(lock: Resource<ReentrantLock>) -> wasmtime::Result<()>;
+    }
+    impl blocking::path_lock::HostTemporaryLock => asynchronous::path_lock::HostTemporaryLock {
+        fn acquire(dir: Resource<Descriptor>, path: String, options: LockOptions) -> Result<Resource<TemporaryLock>, LockFailure>;
+        fn release(lock: Resource<TemporaryLock>) -> Result<(), LockFailure>;
+        fn drop(lock: Resource<TemporaryLock>) -> wasmtime::Result<()>;
+    }
+    impl blocking::path_lock::HostSemaphoreSlot => asynchronous::path_lock::HostSemaphoreSlot {
+        fn acquire(dir: Resource<Descriptor>, name: String, slots: u32, options: LockOptions) -> Result<Resource<SemaphoreSlot>, LockFailure>;
+        fn slot(slot: Resource<SemaphoreSlot>) -> wasmtime::Result<u32>;
+        fn release(slot: Resource<SemaphoreSlot>) -> Result<(), LockFailure>;
+        fn drop(slot: Resource<SemaphoreSlot>) -> wasmtime::Result<()>;
+    }
+    impl blocking::pid_lock::Host => asynchronous::pid_lock::Host {}
+    impl blocking::pid_lock::HostPidFileLock => asynchronous::pid_lock::HostPidFileLock {
+        fn acquire(dir: Resource<Descriptor>, path: String, label: Option<String>, options: LockOptions) -> Result<Resource<PidFileLock>, PidLockFailure>;
+        fn state(dir: Resource<Descriptor>, path: String) -> Result<LockState, LockFailure>;
+        fn holder(lock: Resource<PidFileLock>) -> wasmtime::Result<Holder>;
+        fn release(lock: Resource<PidFileLock>) -> Result<(), LockFailure>;
+        fn drop(lock: Resource<PidFileLock>) -> wasmtime::Result<()>;
+    }
+    impl blocking::atomic_write::Host => asynchronous::atomic_write::Host {}
+    impl blocking::atomic_write::HostAtomicFile => asynchronous::atomic_write::HostAtomicFile {
+        fn create(dir: Resource<Descriptor>, path: String, replace: bool) -> Result<Resource<AtomicFile>, LockFailure>;
+        fn file(atomic: Resource<AtomicFile>) -> Result<Resource<Descriptor>, LockFailure>;
+        fn commit(atomic: Resource<AtomicFile>) -> Result<(), LockFailure>;
+        fn drop(atomic: Resource<AtomicFile>) -> wasmtime::Result<()>;
+    }
+}
