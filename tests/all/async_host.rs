@@ -108,8 +108,10 @@ fn trapped_guest_keeps_its_lock_until_the_store_is_dropped() {
     );
 }
 
+/// Four guests on one single-threaded executor, each waiting through
+/// requests: every one gets its turns, none starves the others.
 #[test]
-pub(crate) fn filelock_request_counter() {
+fn requesting_guests_share_one_single_threaded_executor() {
     const GUESTS: usize = 4;
     const ROUNDS: u64 = 25;
     let sandbox = Sandbox::new();

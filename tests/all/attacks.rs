@@ -25,8 +25,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use portalocker_cli::command::Exit;
+use portalocker_tests::Flavour;
 use portalocker_tests::native::{self, Mode};
-use portalocker_tests::{GuestRun, Sandbox, component, eventually, guests, runner};
+use portalocker_tests::{GuestRun, Sandbox, component, eventually, guests};
 
 /// What a file system entry looks like from outside: enough to see that it
 /// was not created, written, truncated, replaced or touched.
@@ -156,9 +157,8 @@ fn prepare_paths(sandbox: &Sandbox) -> std::os::unix::net::UnixListener {
     std::os::unix::net::UnixListener::bind(sandbox.path("sock")).unwrap()
 }
 
-#[test]
-pub(crate) fn filelock_attack_paths() {
-    let sandbox = Sandbox::jailed();
+pub(crate) fn filelock_attack_paths(flavour: Flavour) {
+    let sandbox = Sandbox::jailed().with_flavour(flavour);
     let _listener = prepare_paths(&sandbox);
     let before = snapshot(sandbox.outside(), sandbox.root());
     let secret = sandbox.outside().join("secret.lock");
@@ -255,10 +255,9 @@ fn race(
     (run, flips.load(Ordering::Relaxed))
 }
 
-#[test]
-pub(crate) fn filelock_attack_race() {
+pub(crate) fn filelock_attack_race(flavour: Flavour) {
     const ROUNDS: u64 = 3000;
-    let sandbox = Sandbox::jailed();
+    let sandbox = Sandbox::jailed().with_flavour(flavour);
     let outside = sandbox.outside();
     std::fs::write(outside.join("secret.lock"), "outside secret").unwrap();
     std::fs::create_dir(outside.join("outdir")).unwrap();
@@ -307,15 +306,15 @@ pub(crate) fn filelock_attack_race() {
     assert!(native::can_lock(&secret, Mode::Exclusive));
 }
 
-#[test]
-pub(crate) fn filelock_attack_readonly() {
-    let sandbox = Sandbox::jailed();
+pub(crate) fn filelock_attack_readonly(flavour: Flavour) {
+    let sandbox = Sandbox::jailed().with_flavour(flavour);
     let data = sandbox.path("data.txt");
     std::fs::write(&data, "inside").unwrap();
     let before = snapshot(sandbox.outside(), Path::new("/nonexistent"));
     let mut invocation = sandbox.invocation(&[]);
     invocation.preopens[0].read_only = true;
-    let outcome = runner()
+    let outcome = sandbox
+        .runner()
         .run(&component(guests::FILELOCK_ATTACK_READONLY), &invocation)
         .unwrap();
     GuestRun::new(guests::FILELOCK_ATTACK_READONLY, outcome)
@@ -330,9 +329,8 @@ pub(crate) fn filelock_attack_readonly() {
     assert!(native::can_lock(&data, Mode::Exclusive));
 }
 
-#[test]
-pub(crate) fn filelock_attack_handles() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_attack_handles(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     for case in [
         "bogus-descriptor",
         "dropped-descriptor",

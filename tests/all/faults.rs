@@ -19,15 +19,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use portalocker_tests::Flavour;
 use portalocker_tests::embed::{self, State};
 use portalocker_tests::native::{self, Holder, Mode};
 use portalocker_tests::{
-    Sandbox, component, component_on, epoch_engine, eventually, guests, portalocker_bin,
+    Sandbox, component, component_on, engine, epoch_engine, eventually, guests, portalocker_bin,
 };
 use wasmtime::component::Linker;
 use wasmtime::{Store, Trap};
 use wasmtime_wasi::p2::bindings::Command as AsyncCommand;
-use wasmtime_wasi::p2::bindings::sync::Command as SyncCommand;
 
 /// How long anything that should happen "at once" may take on a slow, busy
 /// machine. Only an upper bound: no test waits for it unless something is
@@ -83,9 +83,8 @@ async fn run_async(
     command.wasi_cli_run().call_run(&mut *store).await
 }
 
-#[test]
-pub(crate) fn filelock_abort_holding() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_abort_holding(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let run = sandbox.run(guests::FILELOCK_ABORT_HOLDING, &["x.lock"]);
     run.assert_line("locked");
     let portalocker_cli::command::Exit::Trap(trap) = &run.outcome.exit else {
@@ -100,21 +99,19 @@ pub(crate) fn filelock_abort_holding() {
     assert!(free(&sandbox.path("x.lock")));
 }
 
-#[test]
-pub(crate) fn filelock_spin_holding() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_spin_holding(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let path = sandbox.path("x.lock");
     // An engine of this test's own: the epoch is per engine.
     let engine = epoch_engine();
     let component = component_on(&engine, guests::FILELOCK_SPIN_HOLDING);
-    let linker = embed::sync_linker_on(&engine);
+    let linker = embed::linker_on(&engine, flavour);
     let (mut store, stdout) = embed::store_on(&engine, sandbox.root(), &["x.lock"]);
     let printed = stdout.clone();
     let guest = std::thread::spawn(move || {
         // Trap once the epoch moves on from now (the default reaction).
         store.set_epoch_deadline(1);
-        let command = SyncCommand::instantiate(&mut store, &component, &linker).unwrap();
-        let result = command.wasi_cli_run().call_run(&mut store);
+        let result = embed::call_run(flavour, &linker, &mut store, &component);
         (result, store, stdout)
     });
     // Interrupt only once the guest holds the lock and said so: it is then
@@ -147,12 +144,11 @@ pub(crate) fn filelock_spin_holding() {
     assert!(free(&path), "dropping the store did not release the lock");
 }
 
-#[test]
-pub(crate) fn filelock_exit_holding() {
+pub(crate) fn filelock_exit_holding(flavour: Flavour) {
     for layer in ["path", "handle"] {
         for (how, code) in [("exit", 0), ("exit-code", 7), ("return", 0)] {
             // A whole run: the runner drops the store when the guest ends.
-            let sandbox = Sandbox::new();
+            let sandbox = Sandbox::new().with_flavour(flavour);
             sandbox
                 .run(guests::FILELOCK_EXIT_HOLDING, &["x.lock", layer, how])
                 .assert_code(code)
@@ -164,17 +160,16 @@ pub(crate) fn filelock_exit_holding() {
 
             // An embedder that keeps the store: the lock lives exactly as long
             // as the store, as the WIT says, and not a moment longer.
-            let sandbox = Sandbox::new();
+            let sandbox = Sandbox::new().with_flavour(flavour);
             let path = sandbox.path("x.lock");
-            let linker = embed::sync_linker();
+            let linker = embed::linker_on(engine(), flavour);
             let (mut store, stdout) = embed::store(sandbox.root(), &["x.lock", layer, how]);
-            let command = SyncCommand::instantiate(
+            let result = embed::call_run(
+                flavour,
+                &linker,
                 &mut store,
                 &component(guests::FILELOCK_EXIT_HOLDING),
-                &linker,
-            )
-            .unwrap();
-            let result = command.wasi_cli_run().call_run(&mut store);
+            );
             let exit_code = match result {
                 Ok(Ok(())) => 0,
                 Ok(Err(())) => 1,

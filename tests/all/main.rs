@@ -5,6 +5,7 @@ mod async_host;
 mod attacks;
 mod counter;
 mod cross_language;
+mod embedder;
 mod faults;
 mod hygiene;
 mod instances;

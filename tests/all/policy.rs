@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use portalocker_host::FileLockCtx;
+use portalocker_tests::Flavour;
 use portalocker_tests::native::{self, Holder, Mode};
-use portalocker_tests::{GuestRun, Sandbox, component, guests, runner};
+use portalocker_tests::{GuestRun, Sandbox, component, guests};
 
 /// Runs `filelock_policy` with `args` under `locks`, the sandbox preopened
 /// read-only when `read_only`.
@@ -14,15 +15,15 @@ fn run(sandbox: &Sandbox, locks: FileLockCtx, read_only: bool, args: &[&str]) ->
     let mut invocation = sandbox.invocation(args);
     invocation.locks = locks;
     invocation.preopens[0].read_only = read_only;
-    let outcome = runner()
+    let outcome = sandbox
+        .runner()
         .run(&component(guests::FILELOCK_POLICY), &invocation)
         .expect("run filelock_policy");
     GuestRun::new(guests::FILELOCK_POLICY, outcome)
 }
 
-#[test]
-pub(crate) fn filelock_policy() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_policy(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let data = sandbox.path("data.lock");
     std::fs::write(&data, "keep").unwrap();
     run(

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use portalocker_tests::Flavour;
 use portalocker_tests::native::{self, Holder, Mode};
 use portalocker_tests::{Sandbox, eventually, guests};
 
-#[test]
-pub(crate) fn filelock_request_ready() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_request_ready(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let path = sandbox.path("x.lock");
     let mut holder = Holder::lock(&path, Mode::Exclusive);
     let guest = sandbox.spawn(guests::FILELOCK_REQUEST_READY, &["x.lock"]);
@@ -29,10 +29,9 @@ pub(crate) fn filelock_request_ready() {
     assert!(native::flock_n(&path));
 }
 
-#[test]
-pub(crate) fn filelock_request_timer() {
+pub(crate) fn filelock_request_timer(flavour: Flavour) {
     for layer in ["path", "handle"] {
-        let sandbox = Sandbox::new();
+        let sandbox = Sandbox::new().with_flavour(flavour);
         let path = sandbox.path("x.lock");
         let mut holder = Holder::lock(&path, Mode::Exclusive);
         let guest = sandbox.spawn(guests::FILELOCK_REQUEST_TIMER, &["x.lock", layer]);
@@ -49,9 +48,8 @@ pub(crate) fn filelock_request_timer() {
     }
 }
 
-#[test]
-pub(crate) fn filelock_request_many() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_request_many(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let mut holders: Vec<Holder> = ["a.lock", "b.lock", "c.lock"]
         .iter()
         .map(|name| Holder::lock(&sandbox.path(name), Mode::Exclusive))
@@ -71,9 +69,8 @@ pub(crate) fn filelock_request_many() {
         .assert_line("order=c.lock,a.lock,b.lock");
 }
 
-#[test]
-pub(crate) fn filelock_request_timeout() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_request_timeout(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let _holder = Holder::lock(&sandbox.path("x.lock"), Mode::Exclusive);
     sandbox
         .run(guests::FILELOCK_REQUEST_TIMEOUT, &["x.lock"])
@@ -81,9 +78,8 @@ pub(crate) fn filelock_request_timeout() {
         .assert_line("ok");
 }
 
-#[test]
-pub(crate) fn filelock_request_drop() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_request_drop(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     sandbox
         .run(guests::FILELOCK_REQUEST_DROP, &[])
         .assert_success()
@@ -112,4 +108,29 @@ fn wait_any_takes_whichever_comes_first() {
         .run(guests::WAIT_ANY, &["x.lock", "5000"])
         .assert_success()
         .assert_line("acquired");
+}
+
+/// Four guests (each in a store of its own, on a thread of its own) count
+/// to 100 through requests, starting while a native process holds the lock.
+pub(crate) fn filelock_request_counter(flavour: Flavour) {
+    const GUESTS: usize = 4;
+    const ROUNDS: u64 = 25;
+    let sandbox = Sandbox::new().with_flavour(flavour);
+    let path = sandbox.path("count.txt");
+    let mut holder = Holder::lock(&path, Mode::Exclusive);
+    let rounds = ROUNDS.to_string();
+    let runs: Vec<_> = (0..GUESTS)
+        .map(|_| sandbox.spawn(guests::FILELOCK_REQUEST_COUNTER, &["count.txt", &rounds]))
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    holder.release();
+    for run in runs {
+        run.join().unwrap().assert_success();
+    }
+    let total: u64 = std::fs::read_to_string(&path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(total, GUESTS as u64 * ROUNDS);
 }

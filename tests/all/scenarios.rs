@@ -1,28 +1,48 @@
-//! One test per self-checking guest scenario (`guest/programs/src/bin/filelock_*`).
-//! A scenario asserts inside the guest; a panic there is a trap here.
+//! One test per self-checking guest scenario (`guest/programs/src/bin/filelock_*`)
+//! and host flavour: every scenario runs under the sync linker (module
+//! `sync`) and under the async one (module `async_`), as wasmtime runs its
+//! p2 test programs. A scenario asserts inside the guest; a panic there is
+//! a trap here. The tests are generated from the list of scenario guests,
+//! so a guest without a function here of its name does not compile.
 
 use std::time::Duration;
 
 use portalocker_tests::native::{self, Holder, Mode};
-use portalocker_tests::{Sandbox, guests};
+use portalocker_tests::{Flavour, Sandbox, guests};
 
-use crate::async_host::*;
 use crate::attacks::*;
 use crate::faults::*;
 use crate::policy::*;
 use crate::requests::*;
 
-macro_rules! assert_test_exists {
-    ($name:ident) => {
-        #[expect(unused_imports, reason = "only checks that the test exists")]
-        use self::$name as _;
-    };
+/// The scenarios under the sync linker.
+mod sync {
+    macro_rules! sync_test {
+        ($name:ident) => {
+            #[test]
+            fn $name() {
+                super::$name(portalocker_tests::Flavour::Sync);
+            }
+        };
+    }
+    portalocker_tests::foreach_scenario!(sync_test);
 }
-portalocker_tests::foreach_scenario!(assert_test_exists);
 
-#[test]
-fn filelock_handle_contended() {
-    let sandbox = Sandbox::new();
+/// The scenarios under the async linker.
+mod async_ {
+    macro_rules! async_test {
+        ($name:ident) => {
+            #[test]
+            fn $name() {
+                super::$name(portalocker_tests::Flavour::Async);
+            }
+        };
+    }
+    portalocker_tests::foreach_scenario!(async_test);
+}
+
+pub(crate) fn filelock_handle_contended(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let _holder = Holder::lock(&sandbox.path("x.lock"), Mode::Exclusive);
     let run = sandbox.run(guests::FILELOCK_HANDLE_CONTENDED, &["x.lock"]);
     run.assert_success().assert_line("ok");
@@ -35,17 +55,16 @@ fn filelock_handle_contended() {
     );
 }
 
-#[test]
-fn filelock_handle_local() {
+pub(crate) fn filelock_handle_local(flavour: Flavour) {
     Sandbox::new()
+        .with_flavour(flavour)
         .run(guests::FILELOCK_HANDLE_LOCAL, &[])
         .assert_success()
         .assert_line("ok");
 }
 
-#[test]
-fn filelock_path_local() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_path_local(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     sandbox
         .run(guests::FILELOCK_PATH_LOCAL, &[])
         .assert_success()
@@ -54,9 +73,8 @@ fn filelock_path_local() {
     assert!(native::can_lock(&sandbox.path("a.lock"), Mode::Exclusive));
 }
 
-#[test]
-fn filelock_path_sandbox() {
-    let sandbox = Sandbox::jailed();
+pub(crate) fn filelock_path_sandbox(flavour: Flavour) {
+    let sandbox = Sandbox::jailed().with_flavour(flavour);
     let secret = sandbox.outside().join("secret.lock");
     std::fs::write(&secret, "outside").unwrap();
     std::fs::create_dir(sandbox.path("subdir")).unwrap();
@@ -90,9 +108,8 @@ fn filelock_path_sandbox() {
     );
 }
 
-#[test]
-fn filelock_truncate() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_truncate(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let path = sandbox.path("data.txt");
     std::fs::write(&path, "precious").unwrap();
     let mut holder = Holder::lock(&path, Mode::Exclusive);
@@ -111,9 +128,8 @@ fn filelock_truncate() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "mine");
 }
 
-#[test]
-fn filelock_panic_holding() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_panic_holding(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let run = sandbox.run(guests::FILELOCK_PANIC_HOLDING, &["x.lock"]);
     assert!(run.trapped(), "the guest should trap: {run:?}");
     run.assert_line("locked");
@@ -121,10 +137,9 @@ fn filelock_panic_holding() {
     assert!(native::flock_n(&sandbox.path("x.lock")));
 }
 
-#[test]
-fn filelock_wait() {
+pub(crate) fn filelock_wait(flavour: Flavour) {
     for layer in ["path", "handle"] {
-        let sandbox = Sandbox::new();
+        let sandbox = Sandbox::new().with_flavour(flavour);
         let path = sandbox.path("x.lock");
         let mut holder = Holder::lock(&path, Mode::Exclusive);
         let guest = sandbox.spawn(guests::FILELOCK_WAIT, &["x.lock", layer]);
@@ -140,9 +155,8 @@ fn filelock_wait() {
     }
 }
 
-#[test]
-fn filelock_queue_order() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_queue_order(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let mut holder = Holder::lock(&sandbox.path("x.lock"), Mode::Exclusive);
     let names = ["first", "second", "third", "fourth"];
     let guests: Vec<_> = names
@@ -166,9 +180,8 @@ fn filelock_queue_order() {
     );
 }
 
-#[test]
-fn filelock_atomic_write() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_atomic_write(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     std::fs::write(sandbox.path("old.txt"), "old").unwrap();
     std::fs::write(sandbox.path("target.txt"), "target").unwrap();
     std::os::unix::fs::symlink("target.txt", sandbox.path("link.txt")).unwrap();
@@ -192,9 +205,8 @@ fn filelock_atomic_write() {
     );
 }
 
-#[test]
-fn filelock_rlock() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_rlock(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let path = sandbox.path("r.lock");
     let guest = sandbox.spawn(guests::FILELOCK_RLOCK, &[]);
     reached(&sandbox, "held");
@@ -209,11 +221,10 @@ fn filelock_rlock() {
     guest.join().unwrap().assert_success().assert_line("ok");
 }
 
-#[test]
-fn filelock_temporary_counter() {
+pub(crate) fn filelock_temporary_counter(flavour: Flavour) {
     const GUESTS: usize = 6;
     const ROUNDS: u64 = 30;
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let rounds = ROUNDS.to_string();
     let guests: Vec<_> = (0..GUESTS)
         .map(|_| sandbox.spawn(guests::FILELOCK_TEMPORARY_COUNTER, &["t.lock", &rounds]))
@@ -237,9 +248,8 @@ fn filelock_temporary_counter() {
     );
 }
 
-#[test]
-fn filelock_semaphore() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_semaphore(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let guest = sandbox.spawn(guests::FILELOCK_SEMAPHORE, &[]);
     reached(&sandbox, "full");
     for slot in ["jobs.0.lock", "jobs.1.lock"] {
@@ -249,9 +259,8 @@ fn filelock_semaphore() {
     guest.join().unwrap().assert_success().assert_line("ok");
 }
 
-#[test]
-fn filelock_options() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_options(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     sandbox
         .run(guests::FILELOCK_OPTIONS, &[])
         .assert_success()
@@ -274,9 +283,8 @@ fn reached(sandbox: &Sandbox, name: &str) {
     );
 }
 
-#[test]
-fn filelock_upgrade() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_upgrade(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let path = sandbox.path("u.lock");
     let guest = sandbox.spawn(guests::FILELOCK_UPGRADE, &[]);
     for (step, shared_fits) in [("shared", true), ("exclusive", false), ("downgraded", true)] {
@@ -296,9 +304,8 @@ fn filelock_upgrade() {
     assert!(native::flock_n(&path), "the lock outlived the guest");
 }
 
-#[test]
-fn filelock_pid() {
-    let sandbox = Sandbox::new();
+pub(crate) fn filelock_pid(flavour: Flavour) {
+    let sandbox = Sandbox::new().with_flavour(flavour);
     let _native = Holder::lock(&sandbox.path("native.pid"), Mode::Exclusive);
     let mut gate = Holder::lock(&sandbox.path("gate"), Mode::Exclusive);
     let other = sandbox.spawn(

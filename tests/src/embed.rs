@@ -5,12 +5,14 @@ use std::path::Path;
 
 use portalocker_cli::command::CommandState;
 use portalocker_host::FileLockCtx;
-use wasmtime::component::Linker;
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::bindings::Command as AsyncCommand;
+use wasmtime_wasi::p2::bindings::sync::Command as SyncCommand;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
-use crate::engine;
+use crate::{Flavour, engine};
 
 /// Store data: WASI, file locks and their shared table (the host's own).
 pub type State = CommandState;
@@ -59,4 +61,38 @@ pub fn store_on(engine: &Engine, root: &Path, args: &[&str]) -> (Store<State>, M
         .build();
     let state = State::new(wasi, FileLockCtx::default());
     (Store::new(engine, state), stdout)
+}
+
+/// A linker of `flavour` on `engine`.
+pub fn linker_on(engine: &Engine, flavour: Flavour) -> Linker<State> {
+    match flavour {
+        Flavour::Sync => sync_linker_on(engine),
+        Flavour::Async => async_linker_on(engine),
+    }
+}
+
+/// Instantiates `component` in `store` with `linker` (of `flavour`) and runs
+/// it to its end: on the calling thread (sync), or on a single-threaded Tokio
+/// runtime of its own (async). The store lives on: its locks stay with it.
+pub fn call_run(
+    flavour: Flavour,
+    linker: &Linker<State>,
+    store: &mut Store<State>,
+    component: &Component,
+) -> wasmtime::Result<Result<(), ()>> {
+    match flavour {
+        Flavour::Sync => SyncCommand::instantiate(&mut *store, component, linker)?
+            .wasi_cli_run()
+            .call_run(store),
+        Flavour::Async => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async {
+                AsyncCommand::instantiate_async(&mut *store, component, linker)
+                    .await?
+                    .wasi_cli_run()
+                    .call_run(&mut *store)
+                    .await
+            }),
+    }
 }

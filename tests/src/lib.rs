@@ -12,6 +12,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use portalocker_cli::CompileCache;
+pub use portalocker_cli::command::Flavour;
 use portalocker_cli::command::{CommandRunner, Exit, Invocation, Outcome, Preopen, Stdio};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
@@ -29,8 +30,19 @@ pub fn engine() -> &'static Engine {
 
 /// The synchronous command runner every test shares.
 pub fn runner() -> &'static CommandRunner {
-    static RUNNER: OnceLock<CommandRunner> = OnceLock::new();
-    RUNNER.get_or_init(|| CommandRunner::new(engine()).expect("runner"))
+    runner_for(Flavour::Sync)
+}
+
+/// The command runner of `flavour` (the sync or the async linker) every
+/// test shares.
+pub fn runner_for(flavour: Flavour) -> &'static CommandRunner {
+    static SYNC: OnceLock<CommandRunner> = OnceLock::new();
+    static ASYNC: OnceLock<CommandRunner> = OnceLock::new();
+    let runner = match flavour {
+        Flavour::Sync => &SYNC,
+        Flavour::Async => &ASYNC,
+    };
+    runner.get_or_init(|| CommandRunner::with_flavour(engine(), flavour).expect("runner"))
 }
 
 /// The compiled component at `path`, compiled once per process, and kept
@@ -66,10 +78,12 @@ pub fn compile_cached(bytes: &[u8]) -> Component {
         .expect("compile guest")
 }
 
-/// A fresh temporary directory, preopened as `/` for the guests a test runs.
+/// A fresh temporary directory, preopened as `/` for the guests a test runs,
+/// and the flavour of the host (sync or async linker) they run in.
 pub struct Sandbox {
     dir: tempfile::TempDir,
     root: PathBuf,
+    flavour: Flavour,
 }
 
 impl Default for Sandbox {
@@ -83,7 +97,11 @@ impl Sandbox {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_path_buf();
-        Sandbox { dir, root }
+        Sandbox {
+            dir,
+            root,
+            flavour: Flavour::Sync,
+        }
     }
 
     /// A sandbox whose preopen is a subdirectory `jail` of a temporary
@@ -93,7 +111,28 @@ impl Sandbox {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().join("jail");
         std::fs::create_dir(&root).expect("create jail");
-        Sandbox { dir, root }
+        Sandbox {
+            dir,
+            root,
+            flavour: Flavour::Sync,
+        }
+    }
+
+    /// The sandbox, its guests run by the host of `flavour` (the sync linker
+    /// unless told).
+    pub fn with_flavour(mut self, flavour: Flavour) -> Self {
+        self.flavour = flavour;
+        self
+    }
+
+    /// The flavour of the host this sandbox's guests run in.
+    pub fn flavour(&self) -> Flavour {
+        self.flavour
+    }
+
+    /// The runner of this sandbox's flavour.
+    pub fn runner(&self) -> &'static CommandRunner {
+        runner_for(self.flavour)
     }
 
     /// The directory around a [`Sandbox::jailed`] sandbox, which guests must
@@ -131,7 +170,8 @@ impl Sandbox {
 
     /// Runs the guest at `guest` with `args` to its end.
     pub fn run(&self, guest: &str, args: &[&str]) -> GuestRun {
-        let outcome = runner()
+        let outcome = self
+            .runner()
             .run(&component(guest), &self.invocation(args))
             .expect("run guest");
         GuestRun {
@@ -145,8 +185,9 @@ impl Sandbox {
         let component = component(guest);
         let invocation = self.invocation(args);
         let guest = guest.to_owned();
+        let runner = self.runner();
         std::thread::spawn(move || GuestRun {
-            outcome: runner().run(&component, &invocation).expect("run guest"),
+            outcome: runner.run(&component, &invocation).expect("run guest"),
             guest,
         })
     }

@@ -1,5 +1,5 @@
 //! Bindings for the `portalocker:filelock/imports` world, generated from
-//! `wit/filelock.wit`.
+//! the WIT package in `wit/` (inside the crate).
 //!
 //! Every WASI interface is mapped to the [`wasip2`] crate, so a
 //! [`wasip2::filesystem::types::Descriptor`] is passed to the host's lock
@@ -12,7 +12,7 @@
 
 wit_bindgen::generate!({
     world: "portalocker:filelock/imports",
-    path: "../../wit",
+    path: "wit",
     with: {
         "wasi:filesystem/types@0.2.12": wasip2::filesystem::types,
         "wasi:io/error@0.2.12": wasip2::io::error,
