@@ -108,6 +108,8 @@ mod bindings;
 mod ctx;
 pub mod descriptor_lock;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod open;
 pub mod path_lock;
 pub mod pid_lock;
