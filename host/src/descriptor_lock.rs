@@ -20,13 +20,16 @@ use crate::wait::{self, Patience};
 /// A handle-layer lock request: the host side of WIT `pending-lock`.
 ///
 /// A lock the request took but nobody collected is released when the request
-/// is dropped.
+/// is dropped, unless the descriptor held its lock before the request (a
+/// request that repeats or converts a held lock leaves it held).
 pub struct PendingLock {
     /// The file the lock is taken on (none when the request failed at once,
     /// or once the answer was collected).
     file: Option<Arc<File>>,
     /// The instance's usage, which counts the lock once it is held.
     usage: Option<Arc<Usage>>,
+    /// Whether the descriptor held a lock when the request was made.
+    held_before: bool,
     request: Request<()>,
 }
 
@@ -45,13 +48,14 @@ impl PendingLock {
 impl Drop for PendingLock {
     fn drop(&mut self) {
         if self.request.holds_uncollected()
+            && !self.held_before
             && let Some(file) = &self.file
         {
             if let Err(err) = wait::release(&**file) {
                 tracing::warn!(?err, "releasing an uncollected lock failed");
             }
             if let Some(usage) = &self.usage {
-                usage.handle_unlocked(file);
+                usage.released(file);
             }
         }
     }
@@ -85,13 +89,28 @@ impl FileLockCtxView<'_> {
     }
 }
 
-/// Records the outcome of a handle-layer lock attempt on `file` in `usage`.
-/// A failed attempt also ends a lock `file` held: on Linux a failed
-/// conversion gives up the old lock.
-fn count_outcome<T>(usage: &Usage, file: &Arc<File>, outcome: &Result<T, LockError>) {
+/// Counts the outcome of a handle-layer lock attempt on `file` in `usage`:
+/// a lock taken needs room under `max` (checked again now, as other locks
+/// may have been taken while this one waited: without room it is given back
+/// and the call fails with `limit-reached(held-locks)`); a failed attempt
+/// also ends a lock `file` held (on Linux a failed conversion gives up the
+/// old lock).
+fn count_outcome(
+    usage: &Usage,
+    max: Option<usize>,
+    file: &Arc<File>,
+    outcome: Result<(), LockError>,
+) -> Result<(), LockError> {
     match outcome {
-        Ok(_) => usage.handle_locked(file),
-        Err(_) => usage.handle_unlocked(file),
+        Ok(()) => usage.take_room(file, max).inspect_err(|_| {
+            if let Err(err) = wait::release(&**file) {
+                tracing::warn!(?err, "giving back a lock beyond the held-lock limit failed");
+            }
+        }),
+        Err(err) => {
+            usage.released(file);
+            Err(err)
+        }
     }
 }
 
@@ -106,7 +125,7 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
         let patience = Patience::from_timeout(timeout, self.ctx.policy.max_wait);
         let converting = self.ctx.usage.holds(&file);
         let outcome = wait::acquire(
-            &*file,
+            &file,
             mode,
             patience,
             self.ctx.wait,
@@ -114,8 +133,8 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
             converting,
         )
         .await;
-        count_outcome(&self.ctx.usage, &file, &outcome);
-        Ok(outcome?)
+        let max = self.ctx.policy.max_held_locks;
+        Ok(count_outcome(&self.ctx.usage, max, &file, outcome)?)
     }
 
     async fn try_lock(
@@ -124,9 +143,9 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
         mode: LockMode,
     ) -> Result<(), LockFailure> {
         let file = self.admitted(&fd, mode)?;
-        let outcome = wait::try_now(&*file, mode);
-        count_outcome(&self.ctx.usage, &file, &outcome);
-        Ok(outcome?)
+        let outcome = wait::try_once(&*file, mode);
+        let max = self.ctx.policy.max_held_locks;
+        Ok(count_outcome(&self.ctx.usage, max, &file, outcome)?)
     }
 
     /// The file type is not checked here: the guest already opened the file,
@@ -139,7 +158,7 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
             Descriptor::Dir(_) => return Err(LockError::BadDescriptor.into()),
         };
         wait::release(&**file)?;
-        self.ctx.usage.handle_unlocked(file);
+        self.ctx.usage.released(file);
         Ok(())
     }
 
@@ -156,23 +175,25 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
                 let budget = self.ctx.wait_budget();
                 let patience = Patience::from_timeout(timeout, self.ctx.policy.max_wait);
                 let usage = Arc::clone(&self.ctx.usage);
+                let max = self.ctx.policy.max_held_locks;
                 let converting = usage.holds(&file);
                 let counted = Arc::clone(&usage);
                 let request = Request::waiting(async move {
                     let outcome =
-                        wait::acquire(&*waiter, mode, patience, policy, budget, converting).await;
-                    count_outcome(&counted, &waiter, &outcome);
-                    outcome
+                        wait::acquire(&waiter, mode, patience, policy, budget, converting).await;
+                    count_outcome(&counted, max, &waiter, outcome)
                 });
                 PendingLock {
                     file: Some(file),
                     usage: Some(usage),
+                    held_before: converting,
                     request,
                 }
             }
             Err(LockFailure::Guest(err)) => PendingLock {
                 file: None,
                 usage: None,
+                held_before: false,
                 request: Request::answered(Err(err)),
             },
             Err(LockFailure::Trap(trap)) => return Err(trap),

@@ -176,7 +176,7 @@ impl HostPidFileLock for FileLockCtxView<'_> {
         };
         let file = open::open_lock_file(&dir.dir, relative, request)?;
         self.ctx.policy.admit_file(&file)?;
-        match wait::try_now(&file, LockMode::Shared) {
+        match wait::try_once(&file, LockMode::Shared) {
             Ok(()) => {
                 // Let go of the probe's lock at once, waking this host's
                 // waiters on the file.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use wasmtime_wasi::FsPerms;
 
+use crate::backend::{LockKey, Lockable};
 use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockMode};
 use crate::sys::real_path;
 
@@ -86,92 +87,75 @@ pub(crate) fn canonical_dir(dir: &Path) -> std::io::Result<PathBuf> {
 /// `Arc`) with the lock resources and wait futures that change it.
 #[derive(Debug, Default)]
 pub(crate) struct Usage {
-    /// Held `file-lock` resources.
-    held_paths: AtomicUsize,
-    /// Open files locked through the handle layer (dead entries are files
-    /// that were closed, and with them their locks).
-    handle_locked: Mutex<Vec<Weak<File>>>,
+    /// The open files this instance holds a lock on, through either layer
+    /// (dead entries are files that were closed, and with them their locks).
+    held: Mutex<Vec<Weak<File>>>,
     /// Waits in progress.
     pending: AtomicUsize,
 }
 
 impl Usage {
-    /// Locks held now. Prunes handle-layer entries of closed files.
-    fn held(&self, handle_locked: &mut Vec<Weak<File>>) -> usize {
-        handle_locked.retain(|weak| weak.strong_count() > 0);
-        self.held_paths.load(Ordering::SeqCst) + handle_locked.len()
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, Vec<Weak<File>>> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|weak| weak.strong_count() > 0);
+        held
     }
 
     /// Fails with `limit-reached(held-locks)` if one more lock would exceed
-    /// `max`; a handle-layer `file` that already holds a lock does not count
-    /// twice.
+    /// `max`; a `file` that already holds a lock does not count twice.
     pub(crate) fn check_room(
         &self,
         max: Option<usize>,
         file: Option<&Arc<File>>,
     ) -> Result<(), LockError> {
         let Some(max) = max else { return Ok(()) };
-        let mut handle_locked = self.lock_handles();
-        if let Some(file) = file
-            && handle_locked
-                .iter()
-                .any(|weak| weak.as_ptr() == Arc::as_ptr(file))
-        {
+        let held = self.lock_held();
+        if file.is_some_and(|file| contains(&held, file)) {
             return Ok(());
         }
-        if self.held(&mut handle_locked) >= max {
+        if held.len() >= max {
             return Err(LockError::LimitReached(Limit::HeldLocks));
         }
         Ok(())
     }
 
-    /// Whether the handle layer holds a lock through `file`.
+    /// Counts the lock `file` now holds, checking `max` and counting in one
+    /// step (a file counted already stays counted once). The room is given
+    /// back by [`Usage::released`].
+    pub(crate) fn take_room(&self, file: &Arc<File>, max: Option<usize>) -> Result<(), LockError> {
+        let mut held = self.lock_held();
+        if contains(&held, file) {
+            return Ok(());
+        }
+        if max.is_some_and(|max| held.len() >= max) {
+            return Err(LockError::LimitReached(Limit::HeldLocks));
+        }
+        held.push(Arc::downgrade(file));
+        Ok(())
+    }
+
+    /// Whether the instance holds a lock through `file`.
     pub(crate) fn holds(&self, file: &Arc<File>) -> bool {
-        self.lock_handles()
-            .iter()
-            .any(|weak| weak.as_ptr() == Arc::as_ptr(file))
+        contains(&self.lock_held(), file)
     }
 
-    /// Records that the handle layer locked `file`.
-    pub(crate) fn handle_locked(&self, file: &Arc<File>) {
-        let mut handle_locked = self.lock_handles();
-        if !handle_locked
-            .iter()
-            .any(|weak| weak.as_ptr() == Arc::as_ptr(file))
-        {
-            handle_locked.push(Arc::downgrade(file));
-        }
+    /// Whether the instance holds a lock on the file `key` names, through
+    /// any of its open files.
+    pub(crate) fn holds_key(&self, key: LockKey) -> bool {
+        let files: Vec<Arc<File>> = self.lock_held().iter().filter_map(Weak::upgrade).collect();
+        files.iter().any(|file| file.key() == Some(key))
     }
 
-    /// Records that the handle layer unlocked `file`.
-    pub(crate) fn handle_unlocked(&self, file: &Arc<File>) {
-        self.lock_handles()
-            .retain(|weak| weak.as_ptr() != Arc::as_ptr(file) && weak.strong_count() > 0);
+    /// Gives back the room of the lock `file` held.
+    pub(crate) fn released(&self, file: &Arc<File>) {
+        self.lock_held()
+            .retain(|weak| weak.as_ptr() != Arc::as_ptr(file));
     }
+}
 
-    /// Takes room for a new `file-lock`, checking `max` and counting it in
-    /// one step. The room is given back by [`Usage::path_released`].
-    pub(crate) fn take_path_room(&self, max: Option<usize>) -> Result<(), LockError> {
-        let Some(max) = max else {
-            self.held_paths.fetch_add(1, Ordering::SeqCst);
-            return Ok(());
-        };
-        let mut handle_locked = self.lock_handles();
-        if self.held(&mut handle_locked) >= max {
-            return Err(LockError::LimitReached(Limit::HeldLocks));
-        }
-        self.held_paths.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// Gives back the room of a released `file-lock`.
-    pub(crate) fn path_released(&self) {
-        self.held_paths.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    fn lock_handles(&self) -> std::sync::MutexGuard<'_, Vec<Weak<File>>> {
-        self.handle_locked.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// Whether `held` counts `file`.
+fn contains(held: &[Weak<File>], file: &Arc<File>) -> bool {
+    held.iter().any(|weak| weak.as_ptr() == Arc::as_ptr(file))
 }
 
 /// A wait's claim on the instance's pending-wait budget; dropping it gives

@@ -40,12 +40,13 @@ pub(crate) struct Request<T> {
 }
 
 impl<T: Send + 'static> Request<T> {
-    /// A request that waits for `future`.
+    /// A request that waits for `future`. It never blocks the thread that
+    /// polls it (the guest polls it among other pollables).
     pub(crate) fn waiting(
         future: impl Future<Output = Result<T, LockError>> + Send + 'static,
     ) -> Self {
         Request {
-            answer: Answer::Waiting(Box::pin(future)),
+            answer: Answer::Waiting(Box::pin(crate::wait::never_blocking(future))),
         }
     }
 

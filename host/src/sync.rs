@@ -22,12 +22,14 @@ use crate::error::{LockFailure, PidLockFailure};
 use crate::path_lock::{FileLock, PendingFileLock, ReentrantLock, SemaphoreSlot, TemporaryLock};
 use crate::pid_lock::PidFileLock;
 use crate::request::Collected;
+use crate::wait;
 
-/// Drives `future` to its end on this thread, parking the thread while the
-/// future waits. The wait futures need no executor of their own: their
-/// wake-ups come from the wait engine (a `Notify`) and from timers that run
-/// on the ambient Tokio runtime's driver, and both wake this thread
-/// directly. That keeps a hand-off to one thread wake-up.
+/// Drives `future` to its end on this thread. A wait at the front of its
+/// line blocks the thread in the kernel itself (one wake-up from release to
+/// guest); otherwise the thread parks while the future waits: the wait
+/// futures need no executor of their own, their wake-ups come from the wait
+/// engine (a `Notify`) and from timers on the ambient Tokio runtime's
+/// driver, and both wake this thread directly.
 fn block_on<F: Future>(future: F) -> F::Output {
     struct Unpark(Thread);
 
@@ -44,12 +46,16 @@ fn block_on<F: Future>(future: F) -> F::Output {
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(output) => return output,
-            Poll::Pending => std::thread::park(),
+    // A wait at the front of its line blocks this very thread in the
+    // kernel, instead of parking it and having a worker block.
+    wait::blocking_this_thread(|| {
+        loop {
+            match future.as_mut().poll(&mut cx) {
+                Poll::Ready(output) => return output,
+                Poll::Pending => std::thread::park(),
+            }
         }
-    }
+    })
 }
 
 /// Implements each blocking trait by driving the async trait's function of

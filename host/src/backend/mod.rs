@@ -2,18 +2,20 @@
 //!
 //! The engine ([`crate::wait`]) owns everything about *waiting*: the
 //! caller's patience (timeouts, the host's `max_wait`), cancellation, the
-//! first-come-first-served queue of this host's waiters, wake-ups and the
-//! pending-wait budget. A backend owns only the lock itself: one attempt
-//! that never waits, a release, the key its waiters queue under, and
-//! optionally a kernel-side watcher that blocks until the lock may be free.
-//! Whole-file locks ([`whole_file`]) are the backend of every lock class
-//! today; byte ranges and locks kept on a server plug in the same way.
+//! first-come-first-served queue of this host's waiters, the threads that
+//! block in the kernel and their interruption, wake-ups and the pending-wait
+//! budget. A backend owns only the lock itself: one attempt that never
+//! waits, one attempt that blocks until the lock is granted (or a signal
+//! interrupts it), a release, and the key its waiters queue under. Whole-file
+//! locks ([`whole_file`]) are the backend of every lock class today; byte
+//! ranges and locks kept on a server plug in the same way.
 
 pub(crate) mod whole_file;
 
 use std::io;
 
 use crate::bindings::portalocker::filelock::types::LockMode;
+pub(crate) use crate::sys::Blocked;
 use crate::sys::FileId;
 
 /// What waiters of one lock queue under: locks with the same key may
@@ -34,7 +36,7 @@ pub(crate) enum Attempt {
 }
 
 /// A lock the wait engine can take for a guest.
-pub(crate) trait Lockable: Send + Sync {
+pub(crate) trait Lockable: Send + Sync + 'static {
     /// The key this lock's waiters queue under; `None` when it cannot be
     /// told (the waiters then rely on polling alone).
     fn key(&self) -> Option<LockKey>;
@@ -43,21 +45,17 @@ pub(crate) trait Lockable: Send + Sync {
     /// the lock is converted to `mode`.
     fn try_lock(&self, mode: LockMode) -> io::Result<Attempt>;
 
+    /// Whether [`Lockable::lock_blocking`] may be used: the lock can be
+    /// waited for in the kernel, and waiting there can be interrupted.
+    fn blocks_in_kernel(&self) -> bool;
+
+    /// Takes the lock in `mode`, blocking in the kernel until it is granted
+    /// to this very lock (the guest's own open file), or until a signal
+    /// interrupts the calling thread. Held already, the lock is converted.
+    fn lock_blocking(&self, mode: LockMode) -> io::Result<Blocked>;
+
     /// Releases the lock (releasing a lock that is not held is fine). Call
     /// it through [`crate::wait::release`], which also wakes this host's
     /// waiters.
     fn unlock(&self) -> io::Result<()>;
-
-    /// A watcher of this lock that may block in the kernel until the lock
-    /// is granted to it, for wake-ups on releases the host cannot see
-    /// (other processes); `None` where there is none.
-    fn watcher(&self) -> Option<Box<dyn KernelWatcher>>;
-}
-
-/// The kernel-side waiter of a contended lock: a lock of the host's own on
-/// the same object.
-pub(crate) trait KernelWatcher: Send {
-    /// Blocks until the kernel grants the watcher the lock in `mode`, then
-    /// releases it at once.
-    fn wait_granted(&mut self, mode: LockMode) -> io::Result<()>;
 }

@@ -13,7 +13,7 @@
 use std::fs::File;
 use std::io;
 
-use super::{Attempt, KernelWatcher, LockKey, Lockable};
+use super::{Attempt, Blocked, LockKey, Lockable};
 use crate::bindings::portalocker::filelock::types::LockMode;
 use crate::sys::{self, FileId};
 
@@ -34,24 +34,17 @@ impl Lockable for File {
         }
     }
 
+    /// Regular files only: a FIFO, a device or a socket is only ever tried
+    /// without waiting.
+    fn blocks_in_kernel(&self) -> bool {
+        sys::is_regular(self)
+    }
+
+    fn lock_blocking(&self, mode: LockMode) -> io::Result<Blocked> {
+        sys::flock_blocking(self, mode == LockMode::Exclusive)
+    }
+
     fn unlock(&self) -> io::Result<()> {
         fs4::FileExt::unlock(self)
-    }
-
-    fn watcher(&self) -> Option<Box<dyn KernelWatcher>> {
-        sys::reopen(self).map(|own| Box::new(Watcher(own)) as Box<dyn KernelWatcher>)
-    }
-}
-
-/// The host's own open file of a contended file's inode.
-struct Watcher(File);
-
-impl KernelWatcher for Watcher {
-    fn wait_granted(&mut self, mode: LockMode) -> io::Result<()> {
-        match mode {
-            LockMode::Shared => fs4::FileExt::lock_shared(&self.0)?,
-            LockMode::Exclusive => fs4::FileExt::lock(&self.0)?,
-        }
-        fs4::FileExt::unlock(&self.0)
     }
 }

@@ -74,9 +74,9 @@ impl FileLock {
     /// Releases the lock; releasing twice does nothing.
     pub(crate) fn release(&mut self) -> Result<(), LockError> {
         if self.held {
-            wait::release(&*self.file)?;
             self.held = false;
-            self.usage.path_released();
+            self.usage.released(&self.file);
+            wait::release(&*self.file)?;
         }
         Ok(())
     }
@@ -157,36 +157,35 @@ impl HostFileLock for FileLockCtxView<'_> {
             return Ok(());
         }
         self.ctx.policy.admit_mode(current.dir_perms, mode)?;
+        let max = self.ctx.policy.max_held_locks;
+        let current = self.table.get_mut(&lock)?;
         let converting = current.held;
-        if !converting {
-            self.ctx
-                .usage
-                .check_room(self.ctx.policy.max_held_locks, None)?;
+        if converting {
+            // A conversion that does not succeed at once gives up the old
+            // lock (see the WIT): from here on the resource does not claim
+            // it, so a cancelled wait leaves it telling the truth.
+            current.held = false;
+            current.usage.released(&current.file);
+        } else {
+            current.usage.check_room(max, None)?;
         }
         let file = Arc::clone(&current.file);
         let patience = Patience::from_timeout(timeout, self.ctx.policy.max_wait);
         let budget = self.ctx.wait_budget();
-        let outcome =
-            wait::acquire(&*file, mode, patience, self.ctx.wait, budget, converting).await;
+        let outcome = wait::acquire(&file, mode, patience, self.ctx.wait, budget, converting).await;
         let current = self.table.get_mut(&lock)?;
         match outcome {
             Ok(()) => {
-                if !current.held {
-                    if let Err(full) = current.usage.take_path_room(self.ctx.policy.max_held_locks)
-                    {
-                        wait::release(&*file)?;
-                        return Err(full.into());
-                    }
-                    current.held = true;
+                if let Err(full) = current.usage.take_room(&file, max) {
+                    wait::release(&*file)?;
+                    return Err(full.into());
                 }
+                current.held = true;
                 current.mode = mode;
                 Ok(())
             }
             Err(err) => {
-                // A failed conversion gives up the old lock (see the WIT).
-                if current.held {
-                    current.held = false;
-                    current.usage.path_released();
+                if converting {
                     wait::release(&*file)?;
                 }
                 Err(err.into())

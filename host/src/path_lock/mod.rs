@@ -122,15 +122,16 @@ impl FileLockCtxView<'_> {
         // The timeout counts from the call, not from the first poll.
         let patience = Patience::from_timeout(options.timeout, self.ctx.policy.max_wait);
         let OpenedFile { file, dir_perms } = opened;
+        let file = Arc::new(file);
         async move {
             let usage = Arc::clone(&budget.usage);
             wait::acquire(&file, options.mode, patience, policy, budget, false).await?;
-            if let Err(full) = usage.take_path_room(max_held) {
-                wait::release(&file)?;
+            if let Err(full) = usage.take_room(&file, max_held) {
+                wait::release(&*file)?;
                 return Err(full);
             }
             let lock = FileLock::held(
-                Arc::new(file),
+                file,
                 options,
                 dir_perms,
                 allow_blocking_current_thread,

@@ -17,6 +17,7 @@ use crate::bindings::portalocker::filelock::path_lock::HostSemaphoreSlot;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
 use crate::ctx::FileLockCtxView;
 use crate::error::LockFailure;
+use crate::wait;
 
 /// The host side of WIT `semaphore-slot`: one held slot.
 pub struct SemaphoreSlot {
@@ -76,7 +77,8 @@ impl HostSemaphoreSlot for FileLockCtxView<'_> {
         let mut waits = Vec::new();
         for slot in 0..slots {
             let opened = self.open_in_dir(&dir, &format!("{name}.{slot}.lock"), &options)?;
-            let wait: SlotWait = Box::pin(self.lock_opened(opened, options));
+            // Every slot is waited for at once: none may block the thread.
+            let wait: SlotWait = Box::pin(wait::never_blocking(self.lock_opened(opened, options)));
             waits.push(Some(wait));
         }
         let (slot, lock) = first_free(waits).await?;

@@ -1,4 +1,5 @@
-//! Linux: what `/proc` tells about open files.
+//! Linux: what `/proc` tells about open files, and a real-time signal for
+//! interrupting waiters.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -9,8 +10,9 @@ pub(crate) fn real_path(file: &File) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
 }
 
-/// A new open file (a separate open file description) of the inode `file`
-/// is open on, for reading.
-pub(crate) fn reopen(file: &File) -> Option<File> {
-    File::open(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
+/// The signal that interrupts waiters blocked in the kernel unless the
+/// embedder chooses another: a real-time signal nothing else in a Rust or
+/// wasmtime process uses.
+pub(crate) fn default_interrupt_signal() -> Option<i32> {
+    Some(libc::SIGRTMIN() + 6)
 }

@@ -8,8 +8,10 @@
 //!   devices, terminals);
 //! - [`open_error`]: the errors only this platform reports for an open;
 //! - [`real_path`]: the path an open file has now, where the kernel says;
-//! - [`reopen`]: a second open file of the same inode, for a kernel-side
-//!   waiter.
+//! - waiting in the kernel: [`is_regular`] (only regular files get a waiter
+//!   blocked in the kernel), [`flock_blocking`], and interrupting a blocked
+//!   [`Thread`] with a signal ([`take_signal`], [`prepare_thread`],
+//!   [`interrupt`], [`default_interrupt_signal`]).
 //!
 //! `unix` serves every Unix; `linux` adds what only Linux offers (`/proc`),
 //! and `portable` stands in for it elsewhere; `windows` serves Windows.
@@ -24,10 +26,16 @@ mod unix;
 mod windows;
 
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{real_path, reopen};
+pub(crate) use linux::{default_interrupt_signal, real_path};
 #[cfg(not(target_os = "linux"))]
-pub(crate) use portable::{real_path, reopen};
+pub(crate) use portable::{default_interrupt_signal, real_path};
 #[cfg(unix)]
-pub(crate) use unix::{FileId, names, never_block, open_error};
+pub(crate) use unix::{
+    Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, names, never_block, open_error,
+    prepare_thread, take_signal,
+};
 #[cfg(windows)]
-pub(crate) use windows::{FileId, names, never_block, open_error};
+pub(crate) use windows::{
+    Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, names, never_block, open_error,
+    prepare_thread, take_signal,
+};

@@ -1,6 +1,6 @@
 //! Where there is no `/proc`: no path of an open file is known (a policy
-//! that restricts directories then denies every lock), and an open file
-//! cannot be reopened by descriptor (waiters then rely on polling).
+//! that restricts directories then denies every lock); and no interrupting
+//! signal is chosen by default.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -10,7 +10,9 @@ pub(crate) fn real_path(_file: &File) -> Option<PathBuf> {
     None
 }
 
-/// A new open file of the same inode: not possible here.
-pub(crate) fn reopen(_file: &File) -> Option<File> {
+/// No signal is taken by default here: an embedder that wants waiters
+/// blocked in the kernel names one (`FileLockCtxBuilder::interrupt_signal`);
+/// otherwise waiters poll.
+pub(crate) fn default_interrupt_signal() -> Option<i32> {
     None
 }

@@ -58,3 +58,139 @@ pub(crate) fn open_error(err: &io::Error) -> Option<LockError> {
         _ => None,
     }
 }
+
+/// Whether `file` is a regular file: only those get a waiter blocked in the
+/// kernel (a FIFO, a device or a socket is only ever tried without waiting).
+pub(crate) fn is_regular(file: &File) -> bool {
+    file.metadata().is_ok_and(|metadata| metadata.is_file())
+}
+
+/// What a lock call that may block came back with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Blocked {
+    /// The lock is held.
+    Acquired,
+    /// A signal interrupted the wait (`EINTR`); nothing is held.
+    Interrupted,
+}
+
+/// `flock(2)` without `LOCK_NB`: blocks until the open file holds the lock
+/// in the mode asked for, or until a signal whose handler was installed
+/// without `SA_RESTART` interrupts it.
+pub(crate) fn flock_blocking(file: &File, exclusive: bool) -> io::Result<Blocked> {
+    use std::os::fd::AsRawFd;
+    let operation = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
+    // SAFETY: `file` is an open file for the whole call.
+    if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+        return Ok(Blocked::Acquired);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EINTR) {
+        Ok(Blocked::Interrupted)
+    } else {
+        Err(err)
+    }
+}
+
+pub(crate) use self::signals::{Thread, interrupt, prepare_thread, take_signal};
+
+mod signals {
+    //! Interrupting a thread blocked in the kernel: a thread-directed signal
+    //! whose handler does nothing and is installed without `SA_RESTART`, so
+    //! the blocked call returns `EINTR` (how util-linux `flock -w` times
+    //! out). The handler is only ever installed on a signal nobody else
+    //! handles.
+
+    use std::collections::BTreeSet;
+    use std::io;
+    use std::sync::Mutex;
+
+    /// A thread that can be interrupted.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct Thread(libc::pthread_t);
+
+    // SAFETY: a `pthread_t` is an identifier, valid on any thread; the
+    // callers of `interrupt` make sure the thread is alive.
+    unsafe impl Send for Thread {}
+
+    impl Thread {
+        /// The calling thread.
+        pub(crate) fn current() -> Thread {
+            // SAFETY: always safe to call.
+            Thread(unsafe { libc::pthread_self() })
+        }
+    }
+
+    /// The signals whose handler this crate installed.
+    static TAKEN: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+    /// The handler: its only job is to exist, so that the signal interrupts
+    /// a blocked system call instead of ending the process.
+    extern "C" fn interrupted(_signal: libc::c_int) {}
+
+    /// Installs the interrupting handler on `signal`, unless it is installed
+    /// already. Refuses a signal that has a handler or disposition of
+    /// someone else's (anything but the default).
+    pub(crate) fn take_signal(signal: i32) -> io::Result<()> {
+        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        if taken.contains(&signal) {
+            return Ok(());
+        }
+        // SAFETY: plain sigaction calls with initialized structures; the
+        // handler is async-signal-safe (it does nothing).
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if old.sa_sigaction != libc::SIG_DFL {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("signal {signal} already has a handler or is ignored"),
+                ));
+            }
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = interrupted as extern "C" fn(libc::c_int) as usize;
+            // No SA_RESTART: a blocked call returns EINTR.
+            action.sa_flags = 0;
+            libc::sigemptyset(&mut action.sa_mask);
+            if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        taken.insert(signal);
+        Ok(())
+    }
+
+    /// Makes sure the calling thread can receive `signal`: unblocks it in a
+    /// thread of the crate's own (`own`), or tells whether it is unblocked
+    /// in the caller's thread, whose signal mask is not ours to change.
+    pub(crate) fn prepare_thread(signal: i32, own: bool) -> bool {
+        // SAFETY: sigset operations on initialized sets.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, signal);
+            if own {
+                return libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) == 0;
+            }
+            let mut current: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut current) == 0
+                && libc::sigismember(&current, signal) == 0
+        }
+    }
+
+    /// Sends `signal` to `thread`. The caller guarantees that the thread is
+    /// still running.
+    pub(crate) fn interrupt(thread: Thread, signal: i32) {
+        // SAFETY: the thread is alive (the caller's guarantee) and the
+        // signal's handler is ours.
+        unsafe {
+            libc::pthread_kill(thread.0, signal);
+        }
+    }
+}

@@ -34,3 +34,46 @@ pub(crate) fn never_block(_options: &mut OpenOptions) {}
 pub(crate) fn open_error(_err: &io::Error) -> Option<LockError> {
     None
 }
+
+/// Whether `file` is a regular file.
+pub(crate) fn is_regular(file: &File) -> bool {
+    file.metadata().is_ok_and(|metadata| metadata.is_file())
+}
+
+/// What a lock call that may block came back with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Blocked {
+    /// The lock is held.
+    Acquired,
+    /// The wait was interrupted; nothing is held.
+    Interrupted,
+}
+
+/// Waiting in the kernel is not implemented on Windows: waiters poll.
+pub(crate) fn flock_blocking(_file: &File, _exclusive: bool) -> io::Result<Blocked> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// A thread that could be interrupted; never used on Windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Thread;
+
+impl Thread {
+    /// The calling thread.
+    pub(crate) fn current() -> Thread {
+        Thread
+    }
+}
+
+/// There are no signals to take on Windows.
+pub(crate) fn take_signal(_signal: i32) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Never reached: no signal is ever taken on Windows.
+pub(crate) fn prepare_thread(_signal: i32, _own: bool) -> bool {
+    false
+}
+
+/// Never reached: no signal is ever taken on Windows.
+pub(crate) fn interrupt(_thread: Thread, _signal: i32) {}

@@ -1,63 +1,98 @@
-//! Waiting for a lock: one implementation for the sync and the async linker.
+//! Waiting for a lock: one engine for every lock class, both linkers, and
+//! every backend.
 //!
 //! # Design
 //!
 //! The engine is generic over the lock it waits for (the
-//! [`crate::backend::Lockable`] seam): whole files today. A wait is a future
-//! that alternates a non-blocking attempt (for a whole file, `flock(2)` with
-//! `LOCK_NB`) with a pause that ends at the first of: a wake-up for the lock
-//! (the private `queue` module: a release by this host, or the kernel
-//! granting the lock's sentinel the lock), or a timer whose length doubles
-//! from [`WaitPolicy::min_interval`] up to [`WaitPolicy::max_interval`] and
-//! never runs past the caller's deadline. The timer is only a safety net (and
-//! the only way to notice releases where there is no sentinel, off Linux).
+//! [`crate::backend::Lockable`] seam): whole files today. A call first tries
+//! once without waiting. If the lock is held elsewhere, the waiter lines up
+//! in this host's queue for the lock (the private `queue` module), and the
+//! front of the queue waits **in the kernel, on the guest's own lock**: for a
+//! whole file, `flock(2)` without `LOCK_NB` on the guest's open file. The
+//! kernel grants the lock to that open file the moment it is released, by a
+//! guest of this host, another host or a native process; the host never
+//! holds a lock that no guest asked for. A caller of the sync linker blocks
+//! on its own thread (one wake-up from release to guest); anyone else has a
+//! worker thread of a small pool block for it (the private `kernel`
+//! module). Everyone behind the front waits in the queue, costing no thread.
+//!
 //! The properties the host promises follow from that shape:
 //!
-//! - **No guest freezes the host.** The future never blocks a thread: in the
-//!   async linker a waiting guest yields its executor between attempts, so
-//!   other guests (even on a single-threaded executor) keep running. The sync
-//!   linker drives the same future to completion on the calling store's thread
-//!   only.
-//! - **Cancellation is exact.** The guest's lock is only ever taken inside a
-//!   non-blocking attempt made while the future is being polled. Dropping the
-//!   future (a cancelled call, a dropped store) therefore stops the wait,
-//!   and the lock is never taken for the guest afterwards. (An epoch deadline
-//!   does not end a pending host call: wasmtime checks epochs only while wasm
-//!   runs. A sync embedder that needs every wait to end sets
-//!   [`crate::FileLockCtxBuilder::max_wait`].) The only thread that blocks in the kernel is a file's
-//!   sentinel, on the host's own open file, never on the guest's.
 //! - **Timeouts are honoured.** Absent means wait forever; zero means exactly
-//!   one attempt; otherwise a last attempt is made at the deadline itself,
-//!   then the wait fails with `timed-out`.
+//!   one attempt; otherwise a thread blocked in the kernel is interrupted at
+//!   the deadline by a thread-directed signal whose handler is installed
+//!   without `SA_RESTART` (how util-linux `flock -w` times out), and the
+//!   wait fails with `timed-out` (or `limit-reached(wait-time)` at the host's
+//!   [`crate::FileLockCtxBuilder::max_wait`]). The signal is
+//!   [`WaitPolicy::interrupt_signal`]; the host installs its (empty) handler
+//!   only on a signal nobody else handles, and never touches wasmtime's.
+//! - **A cancelled wait never keeps the lock.** Dropping the call's future,
+//!   a request or the store interrupts the worker at once and waits for it
+//!   to leave the kernel; a lock the kernel granted in that instant is given
+//!   back before the cancellation returns.
+//! - **No guest freezes the host.** An async wait never blocks an executor
+//!   thread; a sync wait blocks only the calling store's thread. Nothing on
+//!   the wait path opens a file, and only regular files are ever waited for
+//!   in the kernel (a FIFO or a device is only tried without waiting).
+//! - **Threads are bounded.** At most one thread waits in the kernel per
+//!   contended lock (the front), and the pool never runs more workers than
+//!   [`WaitPolicy::max_kernel_waiters`]; beyond that cap, and wherever the
+//!   kernel cannot be used (no signal, not a regular file, Windows), the
+//!   front *polls*: it tries without waiting when this host releases the
+//!   lock and on a timer doubling from [`WaitPolicy::min_interval`] to
+//!   [`WaitPolicy::max_interval`]. Idle workers end after a few
+//!   milliseconds.
 //! - **Only contention is retried.** Any other error ends the wait at once.
-//! - **Hand-off at wake-up speed.** A waiter learns of a release from a
-//!   wake-up, tens of microseconds after it, not at its next poll (see the
-//!   benchmark's P3 figure).
+//! - **Fairness.** Fair waiters of this host are served first-come-first-
+//!   served (see [`WaitPolicy::fair`]); a waiter whose instance already
+//!   holds the same lock (a second shared lock on a separate open file,
+//!   say) and a holder converting its own lock try at once instead, as
+//!   `flock` itself would let them, so they never wait on a waiter that
+//!   waits for them. Between this host and other processes the kernel
+//!   decides.
 //!
-//! By default this host's waiters on a file are served first-come-first-served
-//! (see [`WaitPolicy::fair`]): a wake-up lets only the oldest waiter try, which
-//! also spares the file a thundering herd of attempts.
+//! (An epoch deadline does not end a pending host call: wasmtime checks
+//! epochs only while wasm runs. [`crate::FileLockCtxBuilder::max_wait`] bounds
+//! every wait.)
 
+mod kernel;
 mod queue;
 
+use std::cell::Cell;
 use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use self::queue::Registration;
+use self::queue::{How, Outcome, Registration};
 use crate::backend::{Attempt, Lockable};
 use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockMode};
 use crate::error::file_error;
 use crate::policy::{WaitBudget, WaitSlot};
+use crate::sys;
 
-/// How a waiter paces its attempts.
+/// How this host's waiters wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitPolicy {
-    /// The pause after the first contended attempt.
+    /// The pause after the first contended attempt of a polling waiter.
     pub min_interval: Duration,
-    /// The longest pause between two attempts.
+    /// The longest pause between two attempts of a polling waiter.
     pub max_interval: Duration,
-    /// Serve this host's waiters on a file first-come-first-served.
+    /// Serve this host's waiters on a lock first-come-first-served, the
+    /// front waiting in the kernel. Unfair waiters poll and race.
     pub fair: bool,
+    /// The signal that interrupts a waiter blocked in the kernel at its
+    /// deadline or when it is cancelled; `None` makes every waiter poll.
+    /// By default a real-time signal on Linux (`SIGRTMIN + 6`), none
+    /// elsewhere. The host installs an empty handler on it (without
+    /// `SA_RESTART`) the first time it is needed, and only if the signal has
+    /// no handler yet; otherwise its waiters poll. Do not install a handler
+    /// of your own on it afterwards.
+    pub interrupt_signal: Option<i32>,
+    /// The most worker threads that may block in the kernel for waiters of
+    /// the async linker and for requests, in the whole process; beyond
+    /// them, waiters poll. (A sync caller blocks on its own thread.)
+    pub max_kernel_waiters: usize,
 }
 
 impl Default for WaitPolicy {
@@ -66,6 +101,64 @@ impl Default for WaitPolicy {
             min_interval: Duration::from_micros(50),
             max_interval: Duration::from_millis(5),
             fair: true,
+            interrupt_signal: sys::default_interrupt_signal(),
+            max_kernel_waiters: 128,
+        }
+    }
+}
+
+thread_local! {
+    /// Whether the future polled on this thread may block the thread (the
+    /// sync linker drives it).
+    static MAY_BLOCK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (which polls a wait future) allowing the wait to block the
+/// calling thread in the kernel: what the sync linker does.
+pub(crate) fn blocking_this_thread<R>(f: impl FnOnce() -> R) -> R {
+    let before = MAY_BLOCK.replace(true);
+    let result = f();
+    MAY_BLOCK.set(before);
+    result
+}
+
+/// Wraps `future` so that it never blocks the thread that polls it, even
+/// under the sync linker: for a wait that is not the only thing its caller
+/// waits for (a request polled among other pollables, one of a semaphore's
+/// slots). It waits through a worker instead.
+pub(crate) fn never_blocking<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    let mut future = Box::pin(future);
+    std::future::poll_fn(move |cx| {
+        let before = MAY_BLOCK.replace(false);
+        let polled = future.as_mut().poll(cx);
+        MAY_BLOCK.set(before);
+        polled
+    })
+}
+
+/// Whether the signal of a failed `take_signal` was reported already.
+static SIGNAL_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// How a fair waiter on `target` waits at the front of its line.
+fn how_to_wait<L: Lockable + ?Sized>(target: &L, policy: &WaitPolicy) -> How {
+    let Some(signal) = policy.interrupt_signal else {
+        return How::Poll;
+    };
+    if policy.max_kernel_waiters == 0 || !target.blocks_in_kernel() {
+        return How::Poll;
+    }
+    if let Err(err) = sys::take_signal(signal) {
+        if !SIGNAL_REFUSED.swap(true, Ordering::Relaxed) {
+            tracing::warn!(%err, signal, "cannot wait in the kernel: waiters poll");
+        }
+        return How::Poll;
+    }
+    if MAY_BLOCK.get() && sys::prepare_thread(signal, false) {
+        How::Inline { signal }
+    } else {
+        How::Worker {
+            signal,
+            cap: policy.max_kernel_waiters,
         }
     }
 }
@@ -118,60 +211,87 @@ impl Patience {
 }
 
 /// Locks `target` in `mode`, waiting as `patience` allows. `converting`
-/// says that `target` holds a lock already (in this instance's knowledge).
+/// says that `target` holds a lock already (in this instance's knowledge);
+/// `budget` also says which locks the instance holds.
 ///
 /// See the module docs for the guarantees. The returned future holds no lock
 /// unless it completes with `Ok`.
-pub(crate) async fn acquire<L: Lockable + ?Sized>(
-    target: &L,
+pub(crate) async fn acquire<L: Lockable>(
+    target: &Arc<L>,
     mode: LockMode,
     patience: Patience,
     policy: WaitPolicy,
     budget: WaitBudget,
     converting: bool,
 ) -> Result<(), LockError> {
+    if patience == Patience::Once {
+        return try_once(&**target, mode);
+    }
     // A fair newcomer lines up behind this host's queued waiters instead of
-    // trying first; not a holder converting its lock, which a queued waiter
-    // may be waiting for.
-    let barge = converting || !policy.fair || !queue::has_queue(target);
-    if barge || patience == Patience::Once {
-        let first = if patience == Patience::Once {
-            try_now(target, mode)
-        } else {
-            try_once(target, mode)
-        };
-        match first {
-            Err(LockError::AlreadyLocked) if patience != Patience::Once => {}
+    // trying first; not a holder converting its lock, nor an instance that
+    // holds the same lock already: a queued waiter may be waiting for them.
+    let mut key = None;
+    let line_up = policy.fair && queue::waits_in_progress() && {
+        key = target.key();
+        key.is_some_and(|key| queue::has_queue(key) && !budget.usage.holds_key(key))
+    };
+    if converting || !line_up {
+        match try_once(&**target, mode) {
+            Err(LockError::AlreadyLocked) => {}
             done => return done,
         }
     }
     let _slot = WaitSlot::claim(&budget.usage, budget.max_pending)?;
-    let registration = Registration::new(target, mode, policy.fair, policy.max_interval);
+    let key = match key {
+        Some(key) => Some(key),
+        None => target.key(),
+    };
+    let deadline = patience.deadline();
+    let registration = key.map(|key| {
+        let fair = policy.fair.then(|| how_to_wait(&**target, &policy));
+        Registration::new(
+            Arc::clone(target) as Arc<dyn Lockable>,
+            key,
+            mode,
+            fair,
+            deadline.map(|(deadline, _)| deadline),
+            policy.max_interval,
+        )
+    });
     let mut interval = policy.min_interval;
     loop {
-        // Listen before trying, so that a release between the attempt and
-        // the sleep still wakes this waiter.
+        // Listen before looking, so that a wake-up between the look and the
+        // sleep is not missed.
         let mut wake_up = pin!(registration.as_ref().map(Registration::notified));
         if let Some(notified) = wake_up.as_mut().as_pin_mut() {
             notified.enable();
         }
-        let at_deadline =
-            matches!(patience, Patience::Until(deadline) if Instant::now() >= deadline);
-        if at_deadline || registration.as_ref().is_none_or(Registration::may_try) {
-            match try_once(target, mode) {
+        if let Some(registration) = &registration {
+            if let Some(outcome) = registration.outcome() {
+                return settle(outcome, deadline);
+            }
+            if let Some(signal) = registration.inline_turn()
+                && let Some(outcome) = registration.block_inline(signal)
+            {
+                return settle(outcome, deadline);
+            }
+        }
+        let kernel_busy = registration.as_ref().is_some_and(Registration::kernel_busy);
+        let now = Instant::now();
+        let at_deadline = deadline.is_some_and(|(deadline, _)| now >= deadline);
+        if !kernel_busy && (at_deadline || registration.as_ref().is_none_or(Registration::may_try))
+        {
+            match try_once(&**target, mode) {
                 Err(LockError::AlreadyLocked) => {}
                 done => return done,
             }
         }
-        let pause = match patience.deadline() {
-            None => interval,
-            Some((deadline, expired)) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(expired);
-                }
-                interval.min(deadline - now)
-            }
+        let pause = match deadline {
+            // A worker blocked for this waiter has the same deadline and
+            // reports first; it is never raced.
+            Some((_, err)) if at_deadline && !kernel_busy => return Err(err),
+            Some((deadline, _)) if !at_deadline => interval.min(deadline - now),
+            _ => interval,
         };
         match wake_up.as_pin_mut() {
             Some(notified) => {
@@ -186,34 +306,21 @@ pub(crate) async fn acquire<L: Lockable + ?Sized>(
     }
 }
 
+/// The end of a wait in the kernel.
+fn settle(outcome: Outcome, deadline: Option<(Instant, LockError)>) -> Result<(), LockError> {
+    match outcome {
+        Outcome::Acquired => Ok(()),
+        Outcome::Expired => Err(deadline.map_or(LockError::TimedOut, |(_, err)| err)),
+        Outcome::Failed(err) => Err(file_error(&err)),
+    }
+}
+
 /// Locks `target` in `mode` if that is possible at once; `already-locked`
 /// otherwise. Never waits.
 pub(crate) fn try_once<L: Lockable + ?Sized>(target: &L, mode: LockMode) -> Result<(), LockError> {
     match target.try_lock(mode).map_err(|err| file_error(&err))? {
         Attempt::Acquired => Ok(()),
         Attempt::Contended => Err(LockError::AlreadyLocked),
-    }
-}
-
-/// How long a single attempt waits out this host's sentinel, which holds a
-/// file's lock for an instant after each release while it has waiters.
-const SENTINEL_GRACE: Duration = Duration::from_millis(1);
-
-/// [`try_once`] for callers that make exactly one attempt (try-lock, zero
-/// timeout): when the lock seems held but this host runs a sentinel on it, the holder may be the sentinel, so the attempt is repeated for up to
-/// [`SENTINEL_GRACE`] before `already-locked` is believed.
-pub(crate) fn try_now<L: Lockable + ?Sized>(target: &L, mode: LockMode) -> Result<(), LockError> {
-    let first = try_once(target, mode);
-    if !matches!(first, Err(LockError::AlreadyLocked)) || !queue::sentinel_on(target) {
-        return first;
-    }
-    let start = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_micros(50));
-        let again = try_once(target, mode);
-        if !matches!(again, Err(LockError::AlreadyLocked)) || start.elapsed() >= SENTINEL_GRACE {
-            return again;
-        }
     }
 }
 

@@ -1,150 +1,222 @@
-//! Waking waiters when a lock is released, instead of at their next poll.
+//! This host's waiters on each lock: a first-come-first-served queue whose
+//! front waits in the kernel, on the guest's own lock.
 //!
-//! Waiters on the same lock (by [`LockKey`]: for a whole file, its device and
-//! inode) share one [`Watch`]. A watch is woken in two ways:
+//! Waiters on the same lock (by [`LockKey`]: for a whole file, its device
+//! and inode) share one [`Watch`]. A fair waiter takes a [`Ticket`] and lines
+//! up; the ticket at the front is the lock's only *kernel waiter*: it blocks
+//! in the lock call itself (`flock(2)` without `LOCK_NB`) on the guest's own
+//! open file, so the kernel hands the lock straight to the guest when it is
+//! released, by anyone. How the front waits depends on its caller:
 //!
-//! - **By this host.** Every release that goes through the host (unlock,
-//!   release, dropping a lock resource) calls [`released`], which wakes the
-//!   file's waiters at once: a guest→guest hand-off costs a wake-up, not a
-//!   poll interval. When nobody in the process waits, [`released`] is one
-//!   atomic load.
-//! - **By the kernel**, where the backend offers a [`KernelWatcher`] (whole
-//!   files on Linux). For releases the host cannot see (native processes,
-//!   other hosts, a guest closing its descriptor), each watch runs one
-//!   *sentinel* thread that blocks in the kernel on a lock of its own (for a
-//!   whole file: `flock(2)` on the same inode, reopened through
-//!   `/proc/self/fd`). When the kernel grants the sentinel the lock, the
-//!   sentinel releases it at once and wakes the waiters, who then take the
-//!   lock on their own open files.
+//! - **inline**: a caller of the sync linker blocks on its own thread (the
+//!   store's), interrupted by an alarm at its deadline: one wake-up from
+//!   release to guest, no thread of the host's;
+//! - **worker**: anyone else (the async linker, requests) has a worker
+//!   thread of the pool in [`super::kernel`] block for it; the worker's
+//!   alarm carries the deadline, and a cancelled wait fires it at once;
+//! - **poll**: where the lock cannot be waited for in the kernel (not a
+//!   regular file, no interrupting signal, no worker under the cap), the
+//!   front tries without waiting whenever it is woken: by a release through
+//!   this host, or by its doubling timer.
 //!
-//! **Fairness.** Waiters of a store whose context asks for it
-//! ([`crate::FileLockCtxBuilder::fair`], the default) line up in a queue per
-//! file: a wake-up lets only the oldest try (or the run of shared waiters at
-//! the front), a failed attempt keeps its place, and a newcomer lines up
-//! behind a non-empty queue instead of trying first. Other waiters are all
-//! woken at once and race. The queue orders this host's waiters only; the
-//! kernel still arbitrates between them and other processes.
+//! Everyone behind the front waits in the queue, costing no thread. When
+//! the front is granted (or leaves), the next ticket is promoted at once,
+//! whether or not its owner is being polled, so a request nobody polls
+//! still gets its turn, and a front that stopped polling (in poll mode) is
+//! skipped once it has gone stale. A ticket whose lock was granted but whose
+//! owner is gone (a cancelled call, a dropped request) releases the lock
+//! before the cancellation returns: a cancelled wait never keeps the lock.
 //!
-//! The waiters still only take the lock in non-blocking attempts made while
-//! their future is polled, so cancelling a wait stays exact: a cancelled
-//! guest never holds the lock afterwards. What the sentinel adds, and the
-//! price of kernel-speed wake-ups: while guests wait, the host holds the lock
-//! itself for the instant between the kernel's grant and the sentinel's
-//! release (a native `flock -n` probe at that instant fails), and a sentinel
-//! whose waiters all gave up stays blocked until the file is next released,
-//! then ends. One sentinel thread per contended file, not per waiter.
+//! Waiters of a store that is not fair take no ticket: they poll, woken by
+//! every release through this host, and race.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 
-use crate::backend::{KernelWatcher, LockKey, Lockable};
+use super::kernel::{self, Alarm};
+use crate::backend::{Blocked, LockKey, Lockable};
 use crate::bindings::portalocker::filelock::types::LockMode;
 
 /// Waits in progress in this process; [`released`] does nothing while zero.
 static ACTIVE_WAITS: AtomicUsize = AtomicUsize::new(0);
 
-/// Sentinel threads running in this process.
-static SENTINELS: AtomicUsize = AtomicUsize::new(0);
-
-/// The watches of files that have waiters, by file identity.
+/// The watches of locks that have waiters, by key.
 static WATCHES: LazyLock<Mutex<HashMap<LockKey, Weak<Watch>>>> = LazyLock::new(Default::default);
+
+/// The shortest time a front in poll mode may go unseen before it counts as
+/// abandoned.
+const STALE: Duration = Duration::from_millis(25);
+
+/// How long a cancellation waits for its worker to leave the kernel before
+/// it gives up waiting (the worker still cleans up when it returns).
+const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
 /// The waiters of one lock.
 struct Watch {
     key: LockKey,
-    /// Wakes every waiter that does not queue.
+    /// Wakes every waiter that takes no ticket.
     broadcast: Notify,
-    /// Waiters registered now, and the queue of those that wait their turn.
-    waiters: Mutex<Waiters>,
+    /// The fair waiters, oldest first.
+    line: Mutex<VecDeque<Arc<Ticket>>>,
 }
 
-#[derive(Default)]
-struct Waiters {
-    total: usize,
-    exclusive: usize,
-    sentinel_running: bool,
-    /// First-come-first-served waiters, oldest first.
-    queue: VecDeque<Arc<Ticket>>,
+/// How a ticket's owner waits when it is at the front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum How {
+    /// The owner blocks in the kernel on its own thread.
+    Inline {
+        /// The signal that interrupts it.
+        signal: i32,
+    },
+    /// A worker blocks in the kernel for the owner.
+    Worker {
+        /// The signal that interrupts the worker.
+        signal: i32,
+        /// The most workers the pool may run for this waiter's job.
+        cap: usize,
+    },
+    /// The owner tries without waiting whenever it is woken.
+    Poll,
 }
 
-/// A queued waiter's place in line.
-struct Ticket {
+/// Where a ticket stands.
+#[derive(Debug)]
+enum Phase {
+    /// In line (or at the front, not blocked in the kernel).
+    Queued,
+    /// Handed to a worker, which has not blocked yet.
+    Submitted,
+    /// Blocked in the kernel; the alarm that interrupts it.
+    Blocking(Option<u64>),
+    /// The kernel granted the lock; the owner has not taken it yet.
+    Granted,
+    /// The owner took the lock (or gave up): the ticket is spent.
+    Done,
+    /// The deadline passed while blocked in the kernel.
+    Expired,
+    /// The lock call failed.
+    Failed(io::Error),
+    /// The owner left while a worker was on it; the worker cleans up.
+    Abandoned,
+}
+
+/// A fair waiter's place in line.
+pub(crate) struct Ticket {
     mode: LockMode,
+    /// The lock, until the ticket is spent (so that a finished ticket keeps
+    /// no open file alive).
+    target: Mutex<Option<Arc<dyn Lockable>>>,
+    how: How,
+    deadline: Option<Instant>,
+    phase: Mutex<Phase>,
+    /// Signalled when an abandoned ticket's worker is done.
+    settled: Condvar,
+    /// Wakes the owner.
     notify: Notify,
-    /// When the ticket's owner last looked at its turn. A live owner looks at
-    /// least once per poll interval; one whose future is no longer polled (a
-    /// request left alone, a cancelled call whose store lives on) goes stale
-    /// and must not hold up the line.
+    /// Set when the pool refused a worker: the ticket polls instead.
+    polls: AtomicBool,
+    /// When the owner last looked at its turn (for staleness in poll mode).
     seen: Mutex<Instant>,
-    /// How long after `seen` the ticket counts as stale.
+    /// How long after `seen` a polling front counts as stale.
     stale_after: Duration,
 }
 
-/// The shortest time a queued waiter may go unseen before it counts as
-/// abandoned.
-const STALE: Duration = Duration::from_millis(25);
-
 impl Ticket {
-    /// Whether the owner has not looked at its turn for a while.
-    fn is_stale(&self) -> bool {
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
-            > self.stale_after
+    fn phase(&self) -> MutexGuard<'_, Phase> {
+        self.phase.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The owner is looking at its turn now.
+    fn target(&self) -> Option<Arc<dyn Lockable>> {
+        self.target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Lets go of the lock's open file: the ticket is spent.
+    fn forget_target(&self) {
+        self.target.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// Whether the owner tries without waiting when it is at the front.
+    fn polls(&self) -> bool {
+        self.how == How::Poll || self.polls.load(Ordering::SeqCst)
+    }
+
+    /// Whether a polling owner has not looked at its turn for a while.
+    fn is_stale(&self) -> bool {
+        self.polls()
+            && self
+                .seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .elapsed()
+                > self.stale_after
+    }
+
     fn seen(&self) {
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 }
 
-impl Waiters {
-    /// How many tickets at the front of the queue may try now: the oldest,
-    /// and the shared ones right behind a shared oldest (shared holders
-    /// coexist, so they are served together).
-    fn served(&self) -> usize {
-        match self.queue.front() {
-            None => 0,
-            Some(first) if first.mode == LockMode::Exclusive => 1,
-            Some(_) => self
-                .queue
-                .iter()
-                .take_while(|t| t.mode == LockMode::Shared)
-                .count(),
-        }
-    }
-
-    /// Wakes the tickets that may try now.
-    fn wake_served(&self) {
-        for ticket in self.queue.iter().take(self.served()) {
-            ticket.notify.notify_one();
-        }
-    }
-
-    /// Whether the served front of the queue holds up the rest: it is there
-    /// and none of it is stale.
-    fn front_is_live(&self) -> bool {
-        let served = self.served();
-        served > 0 && !self.queue.iter().take(served).any(|t| t.is_stale())
-    }
-}
-
 impl Watch {
-    /// The lock may be free: wake the non-queued waiters and the served
-    /// front of the queue.
+    fn line(&self) -> MutexGuard<'_, VecDeque<Arc<Ticket>>> {
+        self.line.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes `ticket` out of line; if it was the front, the next one gets
+    /// its turn.
+    fn leave(self: &Arc<Self>, ticket: &Arc<Ticket>) {
+        let mut line = self.line();
+        if let Some(place) = line.iter().position(|t| Arc::ptr_eq(t, ticket)) {
+            line.remove(place);
+            if place == 0 {
+                self.promote(&line);
+            }
+        }
+    }
+
+    /// Gives the front of `line` its turn: a worker blocks for it, or its
+    /// owner is woken to block inline or to try.
+    fn promote(self: &Arc<Self>, line: &VecDeque<Arc<Ticket>>) {
+        let Some(front) = line.front() else { return };
+        let mut phase = front.phase();
+        if !matches!(*phase, Phase::Queued) {
+            return;
+        }
+        if let How::Worker { signal, cap } = front.how
+            && !front.polls.load(Ordering::SeqCst)
+        {
+            *phase = Phase::Submitted;
+            drop(phase);
+            let ticket = Arc::clone(front);
+            let watch = Arc::clone(self);
+            let job: kernel::Job = Box::new(move || work(&watch, &ticket, signal));
+            if kernel::submit(job, cap).is_err() {
+                front.polls.store(true, Ordering::SeqCst);
+                *front.phase() = Phase::Queued;
+            } else {
+                return;
+            }
+        }
+        front.notify.notify_one();
+    }
+
+    /// Wakes every waiter that may try now: those without a ticket, and a
+    /// polling front.
     fn wake(&self) {
         self.broadcast.notify_waiters();
-        self.waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .wake_served();
+        if let Some(front) = self.line().front()
+            && front.polls()
+        {
+            front.notify.notify_one();
+        }
     }
 }
 
@@ -160,6 +232,93 @@ impl Drop for Watch {
     }
 }
 
+/// A worker's job: blocks in the kernel for `ticket` until the lock is
+/// granted, the deadline passes, or the owner leaves.
+fn work(watch: &Arc<Watch>, ticket: &Arc<Ticket>, signal: i32) {
+    crate::sys::prepare_thread(signal, true);
+    match block_for(ticket, signal) {
+        Ended::Settled => {
+            // The worker's hold on the open file ends before the owner's
+            // cancellation returns.
+            ticket.forget_target();
+            ticket.settled.notify_all();
+        }
+        Ended::Answered => {
+            ticket.notify.notify_one();
+            watch.leave(ticket);
+        }
+        Ended::Polls => ticket.notify.notify_one(),
+    }
+}
+
+/// How a worker's job ended.
+enum Ended {
+    /// The owner had left; the ticket is spent.
+    Settled,
+    /// The ticket has its answer for the owner.
+    Answered,
+    /// The kernel cannot be used (no interrupter): the owner polls.
+    Polls,
+}
+
+/// The kernel wait of [`work`].
+fn block_for(ticket: &Ticket, signal: i32) -> Ended {
+    let Some(target) = ticket.target() else {
+        *ticket.phase() = Phase::Done;
+        return Ended::Settled;
+    };
+    loop {
+        let alarm = Alarm::arm(signal, ticket.deadline);
+        {
+            let mut phase = ticket.phase();
+            match (&*phase, &alarm) {
+                (Phase::Abandoned, _) => {
+                    *phase = Phase::Done;
+                    return Ended::Settled;
+                }
+                (_, None) => {
+                    // No interrupter: this ticket polls from now on.
+                    ticket.polls.store(true, Ordering::SeqCst);
+                    *phase = Phase::Queued;
+                    return Ended::Polls;
+                }
+                (_, Some(alarm)) => *phase = Phase::Blocking(Some(alarm.id())),
+            }
+        }
+        let blocked = target.lock_blocking(ticket.mode);
+        drop(alarm);
+        let mut phase = ticket.phase();
+        if matches!(*phase, Phase::Abandoned) {
+            if let Ok(Blocked::Acquired) = blocked {
+                // Nobody wants it any more: give it back before the owner's
+                // cancellation returns.
+                if let Err(err) = super::release(&*target) {
+                    tracing::warn!(
+                        ?err,
+                        "releasing a lock granted after its wait was cancelled"
+                    );
+                }
+            }
+            *phase = Phase::Done;
+            return Ended::Settled;
+        }
+        *phase = match blocked {
+            Ok(Blocked::Acquired) => Phase::Granted,
+            Ok(Blocked::Interrupted)
+                if ticket
+                    .deadline
+                    .is_none_or(|deadline| Instant::now() < deadline) =>
+            {
+                // A stray signal: block again.
+                continue;
+            }
+            Ok(Blocked::Interrupted) => Phase::Expired,
+            Err(err) => Phase::Failed(err),
+        };
+        return Ended::Answered;
+    }
+}
+
 /// The watch of `key`, if anyone waits on it in this process.
 fn existing_watch(key: LockKey) -> Option<Arc<Watch>> {
     WATCHES
@@ -169,54 +328,56 @@ fn existing_watch(key: LockKey) -> Option<Arc<Watch>> {
         .and_then(Weak::upgrade)
 }
 
-/// Whether `test` holds for the waiters of `target`, when `active` (a count
-/// of this process) says there may be any.
-fn waiters_of<L: Lockable + ?Sized>(
-    target: &L,
-    active: &AtomicUsize,
-    test: impl FnOnce(&Waiters) -> bool,
-) -> bool {
-    if active.load(Ordering::SeqCst) == 0 {
-        return false;
-    }
-    target
-        .key()
-        .and_then(existing_watch)
-        .is_some_and(|watch| test(&watch.waiters.lock().unwrap_or_else(|e| e.into_inner())))
+/// Whether any wait is in progress in this process (one atomic load).
+pub(crate) fn waits_in_progress() -> bool {
+    ACTIVE_WAITS.load(Ordering::SeqCst) > 0
 }
 
-/// Whether waiters of this process queue for `target`: a fair newcomer must
-/// then line up behind them instead of trying first.
-pub(crate) fn has_queue<L: Lockable + ?Sized>(target: &L) -> bool {
-    waiters_of(target, &ACTIVE_WAITS, Waiters::front_is_live)
+/// Whether fair waiters of this process line up for `key` and their front
+/// is live (waiting in the kernel, or polling and not stale): a fair
+/// newcomer must then line up behind them instead of trying first.
+pub(crate) fn has_queue(key: LockKey) -> bool {
+    existing_watch(key).is_some_and(|watch| watch.line().front().is_some_and(|t| !t.is_stale()))
 }
 
-/// Whether this process runs a sentinel on `target` (which may hold its
-/// lock for an instant).
-pub(crate) fn sentinel_on<L: Lockable + ?Sized>(target: &L) -> bool {
-    waiters_of(target, &SENTINELS, |waiters| waiters.sentinel_running)
+/// Whether the front of `key`'s line is blocked in the kernel (or about to
+/// be) for `registration`: its owner must not try on its own meanwhile.
+fn kernel_busy(ticket: &Ticket) -> bool {
+    matches!(*ticket.phase(), Phase::Submitted | Phase::Blocking(_))
 }
 
-/// A registered waiter; dropping it unregisters.
+/// What the owner of a registration learns when it looks.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The lock is held: the owner may return it to the guest.
+    Acquired,
+    /// The deadline passed while waiting in the kernel.
+    Expired,
+    /// The lock call failed.
+    Failed(io::Error),
+}
+
+/// A registered waiter; dropping it leaves the line (and cancels a kernel
+/// wait on its behalf).
 pub(crate) struct Registration {
     watch: Arc<Watch>,
-    mode: LockMode,
-    /// The waiter's place in line, when it waits its turn.
+    /// The waiter's place in line, when it is fair.
     ticket: Option<Arc<Ticket>>,
 }
 
 impl Registration {
-    /// Registers a waiter for `mode` on `target`; with `fair` it lines up
-    /// first-come-first-served behind the lock's other fair waiters (and
-    /// looks at its turn at least every `poll_interval`). `None` when the
-    /// lock's key cannot be told: the waiter then relies on polling alone.
-    pub(crate) fn new<L: Lockable + ?Sized>(
-        target: &L,
+    /// Registers a waiter for `mode` on `target` (whose key is `key`). A
+    /// fair one lines up first-come-first-served and waits as `how` says
+    /// when at the front; `deadline` ends a kernel wait. `poll_interval` is
+    /// how often a polling owner looks at its turn at least.
+    pub(crate) fn new(
+        target: Arc<dyn Lockable>,
+        key: LockKey,
         mode: LockMode,
-        fair: bool,
+        fair: Option<How>,
+        deadline: Option<Instant>,
         poll_interval: Duration,
-    ) -> Option<Registration> {
-        let key = target.key()?;
+    ) -> Registration {
         let watch = {
             let mut watches = WATCHES.lock().unwrap_or_else(|e| e.into_inner());
             match watches.get(&key).and_then(Weak::upgrade) {
@@ -225,7 +386,7 @@ impl Registration {
                     let watch = Arc::new(Watch {
                         key,
                         broadcast: Notify::new(),
-                        waiters: Mutex::default(),
+                        line: Mutex::default(),
                     });
                     watches.insert(key, Arc::downgrade(&watch));
                     watch
@@ -233,37 +394,27 @@ impl Registration {
             }
         };
         ACTIVE_WAITS.fetch_add(1, Ordering::SeqCst);
-        let ticket = fair.then(|| {
-            Arc::new(Ticket {
+        let ticket = fair.map(|how| {
+            let ticket = Arc::new(Ticket {
                 mode,
+                target: Mutex::new(Some(target)),
+                how,
+                deadline,
+                phase: Mutex::new(Phase::Queued),
+                settled: Condvar::new(),
                 notify: Notify::new(),
+                polls: AtomicBool::new(false),
                 seen: Mutex::new(Instant::now()),
-                stale_after: STALE.max(poll_interval * 4),
-            })
+                stale_after: STALE.max(poll_interval.saturating_mul(4)),
+            });
+            let mut line = watch.line();
+            line.push_back(Arc::clone(&ticket));
+            if line.len() == 1 {
+                watch.promote(&line);
+            }
+            ticket
         });
-        let start_sentinel = {
-            let mut waiters = watch.waiters.lock().unwrap_or_else(|e| e.into_inner());
-            waiters.total += 1;
-            if mode == LockMode::Exclusive {
-                waiters.exclusive += 1;
-            }
-            if let Some(ticket) = &ticket {
-                waiters.queue.push_back(Arc::clone(ticket));
-            }
-            !std::mem::replace(&mut waiters.sentinel_running, true)
-        };
-        if start_sentinel && !sentinel::start(target.watcher(), Arc::clone(&watch)) {
-            watch
-                .waiters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .sentinel_running = false;
-        }
-        Some(Registration {
-            watch,
-            mode,
-            ticket,
-        })
+        Registration { watch, ticket }
     }
 
     /// A future that completes at this waiter's next wake-up. Enable it
@@ -275,41 +426,135 @@ impl Registration {
         }
     }
 
-    /// Whether it is this waiter's turn to try: always for a waiter that does
-    /// not queue; for a queued one, when it is at the served front, or when
-    /// the front has gone stale (its owner stopped looking).
+    /// What a kernel wait on this waiter's behalf came to, if it ended.
+    pub(crate) fn outcome(&self) -> Option<Outcome> {
+        let ticket = self.ticket.as_ref()?;
+        let mut phase = ticket.phase();
+        let outcome = match std::mem::replace(&mut *phase, Phase::Done) {
+            Phase::Granted => Outcome::Acquired,
+            Phase::Expired => Outcome::Expired,
+            Phase::Failed(err) => Outcome::Failed(err),
+            other => {
+                *phase = other;
+                return None;
+            }
+        };
+        Some(outcome)
+    }
+
+    /// Whether this waiter should try without waiting now: always when it
+    /// takes no ticket; at the front when it polls; and behind a front that
+    /// went stale.
     pub(crate) fn may_try(&self) -> bool {
         let Some(ticket) = &self.ticket else {
             return true;
         };
-        let waiters = self.watch.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        let served = waiters.served();
-        let turn = waiters
-            .queue
-            .iter()
-            .take(served)
-            .any(|t| Arc::ptr_eq(t, ticket));
         ticket.seen();
-        turn || !waiters.front_is_live()
+        let line = self.watch.line();
+        match line.front() {
+            Some(front) if Arc::ptr_eq(front, ticket) => ticket.polls(),
+            Some(front) => front.is_stale(),
+            None => true,
+        }
+    }
+
+    /// Whether a worker is blocked in the kernel (or about to be) for this
+    /// waiter: it must not try on its own meanwhile (a lock it took would
+    /// be the worker's too).
+    pub(crate) fn kernel_busy(&self) -> bool {
+        self.ticket.as_deref().is_some_and(kernel_busy)
+    }
+
+    /// The signal to block inline with, when this waiter is at the front and
+    /// should block on its own thread now.
+    pub(crate) fn inline_turn(&self) -> Option<i32> {
+        let ticket = self.ticket.as_ref()?;
+        let How::Inline { signal } = ticket.how else {
+            return None;
+        };
+        let line = self.watch.line();
+        let front = line.front()?;
+        (Arc::ptr_eq(front, ticket) && matches!(*ticket.phase(), Phase::Queued)).then_some(signal)
+    }
+
+    /// Blocks in the kernel on this thread for the lock (see
+    /// [`Registration::inline_turn`]), interrupted at the deadline. `None`
+    /// when a stray signal interrupted it early: the caller goes round again.
+    pub(crate) fn block_inline(&self, signal: i32) -> Option<Outcome> {
+        let ticket = self.ticket.as_ref()?;
+        let target = ticket.target()?;
+        let Some(alarm) = Alarm::arm(signal, ticket.deadline) else {
+            ticket.polls.store(true, Ordering::SeqCst);
+            return None;
+        };
+        *ticket.phase() = Phase::Blocking(None);
+        let blocked = target.lock_blocking(ticket.mode);
+        drop(alarm);
+        let outcome = match blocked {
+            Ok(Blocked::Acquired) => Some(Outcome::Acquired),
+            Ok(Blocked::Interrupted)
+                if ticket
+                    .deadline
+                    .is_none_or(|deadline| Instant::now() < deadline) =>
+            {
+                None
+            }
+            Ok(Blocked::Interrupted) => Some(Outcome::Expired),
+            Err(err) => Some(Outcome::Failed(err)),
+        };
+        *ticket.phase() = if outcome.is_some() {
+            Phase::Done
+        } else {
+            Phase::Queued
+        };
+        if outcome.is_some() {
+            self.watch.leave(ticket);
+        }
+        outcome
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut waiters = self.watch.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        waiters.total -= 1;
-        if self.mode == LockMode::Exclusive {
-            waiters.exclusive -= 1;
-        }
-        if let Some(ticket) = &self.ticket
-            && let Some(place) = waiters.queue.iter().position(|t| Arc::ptr_eq(t, ticket))
-        {
-            waiters.queue.remove(place);
-            // Whoever is now at the front may have missed a wake-up while
-            // it was behind this waiter: let it try.
-            if place == 0 {
-                waiters.wake_served();
+        if let Some(ticket) = &self.ticket {
+            let mut phase = ticket.phase();
+            match &*phase {
+                Phase::Submitted | Phase::Blocking(_) => {
+                    let alarm = match *phase {
+                        Phase::Blocking(alarm) => alarm,
+                        _ => None,
+                    };
+                    *phase = Phase::Abandoned;
+                    if let Some(alarm) = alarm {
+                        Alarm::fire(alarm);
+                    }
+                    // Wait (briefly: the alarm interrupts the worker at once)
+                    // until the worker has left the kernel and given back a
+                    // lock granted meanwhile.
+                    let started = Instant::now();
+                    while matches!(*phase, Phase::Abandoned) && started.elapsed() < SETTLE_LIMIT {
+                        phase = ticket
+                            .settled
+                            .wait_timeout(phase, kernel::RESEND)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    }
+                }
+                Phase::Granted => {
+                    // Granted while the owner was away: it never learns of
+                    // it, so give it back.
+                    if let Some(target) = ticket.target()
+                        && let Err(err) = super::release(&*target)
+                    {
+                        tracing::warn!(?err, "releasing a lock granted to a cancelled wait");
+                    }
+                    *phase = Phase::Done;
+                }
+                _ => *phase = Phase::Done,
             }
+            drop(phase);
+            ticket.forget_target();
+            self.watch.leave(ticket);
         }
         ACTIVE_WAITS.fetch_sub(1, Ordering::SeqCst);
     }
@@ -323,84 +568,5 @@ pub(crate) fn released<L: Lockable + ?Sized>(target: &L) {
     }
     if let Some(watch) = target.key().and_then(existing_watch) {
         watch.wake();
-    }
-}
-
-mod sentinel {
-    //! The kernel-side waiter of a watch.
-
-    use std::sync::Arc;
-    use std::sync::atomic::Ordering;
-    use std::time::{Duration, Instant};
-
-    use super::{KernelWatcher, Watch};
-    use crate::bindings::portalocker::filelock::types::LockMode;
-
-    /// How long a sentinel lets its woken waiters try before it blocks
-    /// again, so that it never competes with them for a free lock.
-    const SETTLE: Duration = Duration::from_micros(200);
-
-    /// The longest pause between two grants of a lock that stays free (its
-    /// waiters are not taking it: requests nobody polls, say).
-    const IDLE: Duration = Duration::from_millis(50);
-
-    /// A grant faster than this means the lock was free already.
-    const INSTANT_GRANT: Duration = Duration::from_micros(100);
-
-    /// Starts the sentinel thread of `watch`, blocking in `watcher`.
-    /// Returns false if there is no watcher or no thread could be started.
-    pub(super) fn start(watcher: Option<Box<dyn KernelWatcher>>, watch: Arc<Watch>) -> bool {
-        let Some(mut watcher) = watcher else {
-            return false;
-        };
-        super::SENTINELS.fetch_add(1, Ordering::SeqCst);
-        let started = std::thread::Builder::new()
-            .name("portalocker-sentinel".into())
-            .spawn(move || {
-                run(watcher.as_mut(), &watch);
-                super::SENTINELS.fetch_sub(1, Ordering::SeqCst);
-            })
-            .is_ok();
-        if !started {
-            super::SENTINELS.fetch_sub(1, Ordering::SeqCst);
-        }
-        started
-    }
-
-    fn run(watcher: &mut dyn KernelWatcher, watch: &Watch) {
-        let mut settle = SETTLE;
-        loop {
-            let mode = {
-                let mut waiters = watch.waiters.lock().unwrap_or_else(|e| e.into_inner());
-                if waiters.total == 0 {
-                    waiters.sentinel_running = false;
-                    return;
-                }
-                if waiters.exclusive > 0 {
-                    LockMode::Exclusive
-                } else {
-                    LockMode::Shared
-                }
-            };
-            let blocked = Instant::now();
-            let granted = watcher.wait_granted(mode);
-            // A lock that was free already: its waiters are slow to take it.
-            // Back off rather than spin on it.
-            settle = if blocked.elapsed() < INSTANT_GRANT {
-                (settle * 2).min(IDLE)
-            } else {
-                SETTLE
-            };
-            if granted.is_err() {
-                watch
-                    .waiters
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .sentinel_running = false;
-                return;
-            }
-            watch.wake();
-            std::thread::sleep(settle);
-        }
     }
 }
