@@ -130,17 +130,15 @@ pub(crate) struct Blocking {
 
 impl Blocking {
     /// Runs `f` where this store's blocking work runs.
-    pub(crate) fn run<T, F>(self, f: F) -> impl Future<Output = T> + Send + 'static
+    pub(crate) async fn run<T, F>(self, f: F) -> T
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        async move {
-            if self.inline {
-                f()
-            } else {
-                wasmtime_wasi::runtime::spawn_blocking(f).await
-            }
+        if self.inline {
+            f()
+        } else {
+            wasmtime_wasi::runtime::spawn_blocking(f).await
         }
     }
 }
