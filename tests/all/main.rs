@@ -14,3 +14,4 @@ mod policy;
 mod requests;
 mod scenarios;
 mod torture;
+mod waiting;
