@@ -95,14 +95,12 @@ fn fifo_wait_times_out(flavour: Flavour) {
 }
 
 under_both_linkers!(
-    #[ignore = "fails until the kernel-waiter engine lands"]
     fifo_wait_times_out
 );
 
 /// The same wait without a guest timeout, ended by `portalocker run
 /// --max-wait-ms 200` (a process of its own, killed if it overstays).
 #[test]
-#[ignore = "fails until the kernel-waiter engine lands"]
 fn fifo_wait_ends_at_cli_max_wait() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo");
@@ -197,7 +195,6 @@ fn fifo_wait_ends_at_cli_max_wait() {
 /// the guest waits (blocking an executor thread in a system call would
 /// stop it).
 #[test]
-#[ignore = "fails until the kernel-waiter engine lands"]
 fn fifo_wait_leaves_the_executor_running() {
     let sandbox = Sandbox::new();
     let fifo = sandbox.path("fifo");

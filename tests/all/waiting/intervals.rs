@@ -37,6 +37,5 @@ fn extreme_wait_intervals_time_out(flavour: Flavour) {
 }
 
 under_both_linkers!(
-    #[ignore = "fails until the kernel-waiter engine lands"]
     extreme_wait_intervals_time_out
 );

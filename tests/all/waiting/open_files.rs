@@ -107,7 +107,10 @@ impl OpenFiles {
         for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
             descriptors += 1;
             let path = entry.path();
-            if !std::fs::read_link(&path).is_ok_and(|target| target.starts_with(dir)) {
+            // Files inside `dir`, not `dir` itself (a guest's preopen).
+            if !std::fs::read_link(&path)
+                .is_ok_and(|target| target.starts_with(dir) && target != dir)
+            {
                 continue;
             }
             if let (Some(file), Some(fd)) = (file_of(&path), fd_number(&entry)) {

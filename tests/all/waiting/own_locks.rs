@@ -91,7 +91,6 @@ fn one_open_file_while_waiting(flavour: Flavour) {
 }
 
 under_both_linkers!(
-    #[ignore = "fails until the kernel-waiter engine lands"]
     one_open_file_while_waiting
 );
 
@@ -297,7 +296,6 @@ fn no_phantom_holds_after_releases(flavour: Flavour) {
 /// holder runs on another processor, and two probers at once would take
 /// both of a small machine's.
 #[test]
-#[ignore = "fails until the kernel-waiter engine lands"]
 fn no_phantom_holds_between_native_releases() {
     for flavour in [Flavour::Sync, Flavour::Async] {
         no_phantom_holds_after_releases(flavour);

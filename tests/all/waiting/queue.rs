@@ -67,7 +67,6 @@ fn nested_shared_lock_is_not_queued(flavour: Flavour) {
 }
 
 under_both_linkers!(
-    #[ignore = "fails until the kernel-waiter engine lands"]
     nested_shared_lock_is_not_queued
 );
 
@@ -110,7 +109,6 @@ fn repeated_request_leaves_the_lock(flavour: Flavour) {
 }
 
 under_both_linkers!(
-    #[ignore = "fails until the kernel-waiter engine lands"]
     repeated_request_leaves_the_lock
 );
 
@@ -156,6 +154,5 @@ fn request_limit_holds_at_completion(flavour: Flavour) {
 }
 
 under_both_linkers!(
-    #[ignore = "fails until the kernel-waiter engine lands"]
     request_limit_holds_at_completion
 );

@@ -41,7 +41,6 @@ const PROMPTLY: Duration = Duration::from_millis(100);
 /// the other tests of this binary run in parallel: the measurement runs in
 /// a process of its own.
 #[test]
-#[ignore = "fails until the kernel-waiter engine lands"]
 fn many_timed_out_waits_leave_no_threads() {
     let name = "waiting::threads::many_timed_out_waits_in_own_process";
     let output = Command::new(std::env::current_exe().unwrap())

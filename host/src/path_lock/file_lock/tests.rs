@@ -56,7 +56,6 @@ fn native_shared(path: &Path) -> File {
 }
 
 #[test]
-#[ignore = "fails until the kernel-waiter engine lands"]
 fn cancelled_upgrade_leaves_is_held_true_to_the_kernel() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = FileLockCtx::default();
