@@ -166,7 +166,12 @@ pub fn thread_hygiene(size: Size) -> Row {
     runtime.block_on(async {
         let (mut store, _) = embed::store(sandbox.root(), &["warm.lock", "exclusive", "0"]);
         let command = hold.instantiate_async(&mut store).await.unwrap();
-        command.wasi_cli_run().call_run(&mut store).await.unwrap().unwrap();
+        command
+            .wasi_cli_run()
+            .call_run(&mut store)
+            .await
+            .unwrap()
+            .unwrap();
     });
     std::thread::sleep(Duration::from_millis(50));
     let (threads_before, _) = threads_and_peak_rss();
@@ -215,7 +220,10 @@ pub fn thread_hygiene(size: Size) -> Row {
     sampling.store(false, Ordering::Relaxed);
     sampler.join().unwrap();
     Row {
-        figure: format!("P8 back to baseline after {} timed-out waits", size.timed_out),
+        figure: format!(
+            "P8 back to baseline after {} timed-out waits",
+            size.timed_out
+        ),
         guest: settled.as_secs_f64() * 1000.0,
         native: None,
         unit: "ms",

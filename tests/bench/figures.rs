@@ -11,9 +11,9 @@ use portalocker_tests::{Sandbox, component, eventually, guests};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::bindings::sync::CommandPre as SyncCommandPre;
 
-use crate::{Size, engine};
 use crate::report::Row;
 use crate::stats::{median, micros};
+use crate::{Size, engine};
 
 /// Every figure in order, or only the one named `only` (`F0`, `P1` … `P8`).
 pub fn all(size: Size, only: Option<&str>) -> Vec<Row> {

@@ -94,9 +94,7 @@ fn fifo_wait_times_out(flavour: Flavour) {
     assert_fifo_wait_failed_promptly(&run, "a 100 ms wait on a FIFO");
 }
 
-under_both_linkers!(
-    fifo_wait_times_out
-);
+under_both_linkers!(fifo_wait_times_out);
 
 /// The same wait without a guest timeout, ended by `portalocker run
 /// --max-wait-ms 200` (a process of its own, killed if it overstays).

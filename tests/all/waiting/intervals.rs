@@ -36,6 +36,4 @@ fn extreme_wait_intervals_time_out(flavour: Flavour) {
     }
 }
 
-under_both_linkers!(
-    extreme_wait_intervals_time_out
-);
+under_both_linkers!(extreme_wait_intervals_time_out);

@@ -90,9 +90,7 @@ fn one_open_file_while_waiting(flavour: Flavour) {
     }
 }
 
-under_both_linkers!(
-    one_open_file_while_waiting
-);
+under_both_linkers!(one_open_file_while_waiting);
 
 /// Native releases observed.
 const RELEASES: usize = 300;

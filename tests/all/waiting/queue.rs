@@ -66,9 +66,7 @@ fn nested_shared_lock_is_not_queued(flavour: Flavour) {
     );
 }
 
-under_both_linkers!(
-    nested_shared_lock_is_not_queued
-);
+under_both_linkers!(nested_shared_lock_is_not_queued);
 
 // --- A request that repeats a held mode -------------------------------------
 
@@ -108,9 +106,7 @@ fn repeated_request_leaves_the_lock(flavour: Flavour) {
     );
 }
 
-under_both_linkers!(
-    repeated_request_leaves_the_lock
-);
+under_both_linkers!(repeated_request_leaves_the_lock);
 
 // --- max_held_locks and requests -------------------------------------------
 
@@ -153,6 +149,4 @@ fn request_limit_holds_at_completion(flavour: Flavour) {
     );
 }
 
-under_both_linkers!(
-    request_limit_holds_at_completion
-);
+under_both_linkers!(request_limit_holds_at_completion);
