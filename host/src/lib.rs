@@ -105,6 +105,8 @@ mod host_async;
 mod host_sync;
 mod open;
 mod os_lock;
+#[cfg(test)]
+mod os_lock_tests;
 mod path_lock;
 mod pid_lock;
 mod policy;
@@ -114,6 +116,8 @@ mod semaphore;
 mod temporary;
 pub mod wait;
 mod wake;
+#[cfg(all(test, windows))]
+mod windows_tests;
 
 use wasmtime::component::Linker;
 

@@ -8,6 +8,8 @@ fn portalocker() -> Command {
     Command::new(env!("CARGO_BIN_EXE_portalocker"))
 }
 
+/// Whether `flock -n`, another process, gets an exclusive lock on `path` now.
+#[cfg(unix)]
 fn flock_n(path: &Path) -> bool {
     Command::new("flock")
         .arg("-n")
@@ -16,6 +18,19 @@ fn flock_n(path: &Path) -> bool {
         .status()
         .expect("run flock(1)")
         .success()
+}
+
+/// Whether another locker gets an exclusive lock on `path` now: on Windows,
+/// where `LockFileEx` locks belong to the handle, a handle of this process
+/// opened separately.
+#[cfg(windows)]
+fn flock_n(path: &Path) -> bool {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    fs4::FileExt::try_lock(&file).is_ok()
 }
 
 /// Starts `portalocker run --dir DIR::/ hold ARGS...` and returns once it has
