@@ -14,6 +14,7 @@ mod hygiene;
 mod instances;
 mod native_interop;
 mod policy;
+mod replaced;
 mod requests;
 mod scenarios;
 mod torture;
