@@ -42,7 +42,10 @@ fn main() {
             lock_timeout(&first, mode, PATIENCE),
         );
         expect_ok(&format!("try-lock {name} again"), try_lock(&first, mode));
-        assert!(!other_gets(Mode::Exclusive), "{name} held: other got exclusive");
+        assert!(
+            !other_gets(Mode::Exclusive),
+            "{name} held: other got exclusive"
+        );
         expect_ok(&format!("unlock {name}"), unlock(&first));
         assert!(
             other_gets(Mode::Exclusive),
@@ -51,20 +54,29 @@ fn main() {
     }
 
     expect_ok("lock shared", lock(&first, Mode::Shared));
-    expect_ok(
-        "upgrade",
-        lock_timeout(&first, Mode::Exclusive, PATIENCE),
-    );
+    expect_ok("upgrade", lock_timeout(&first, Mode::Exclusive, PATIENCE));
     assert!(!other_gets(Mode::Shared), "upgraded: other got shared");
     expect_ok("unlock upgraded", unlock(&first));
-    assert!(other_gets(Mode::Exclusive), "one unlock ends an upgraded lock");
+    assert!(
+        other_gets(Mode::Exclusive),
+        "one unlock ends an upgraded lock"
+    );
 
     expect_ok("lock exclusive", lock(&first, Mode::Exclusive));
     expect_ok("downgrade", lock_timeout(&first, Mode::Shared, PATIENCE));
-    assert!(other_gets(Mode::Shared), "downgraded: other did not get shared");
-    assert!(!other_gets(Mode::Exclusive), "downgraded: other got exclusive");
+    assert!(
+        other_gets(Mode::Shared),
+        "downgraded: other did not get shared"
+    );
+    assert!(
+        !other_gets(Mode::Exclusive),
+        "downgraded: other got exclusive"
+    );
     expect_ok("unlock downgraded", unlock(&first));
-    assert!(other_gets(Mode::Exclusive), "one unlock ends a downgraded lock");
+    assert!(
+        other_gets(Mode::Exclusive),
+        "one unlock ends a downgraded lock"
+    );
 
     expect_kind(
         "other try-lock after all",
