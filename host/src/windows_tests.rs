@@ -156,26 +156,39 @@ fn unlocking_without_a_lock_fails_with_not_locked_or_wine_s_lock_violation() {
     assert_eq!(error, expected, "UnlockFile without a lock");
 }
 
-/// Starts a thread that opens `path` and locks it exclusively, waiting (on
-/// a synchronous handle); it sends the time the lock was granted, or the
-/// error, and keeps its handle until `hold` is dropped.
-fn blocked_locker(
-    path: &Path,
-) -> (
-    std::thread::JoinHandle<()>,
-    mpsc::Receiver<(Instant, Result<(), u32>)>,
-    mpsc::Sender<()>,
-) {
-    let path = path.to_owned();
-    let (granted_tx, granted) = mpsc::channel();
-    let (hold, hold_rx) = mpsc::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let file = open(&path);
-        let outcome = lock_file(&file, LOCKFILE_EXCLUSIVE_LOCK);
-        granted_tx.send((Instant::now(), outcome)).unwrap();
-        let _ = hold_rx.recv();
-    });
-    (thread, granted, hold)
+/// A thread that opened a file and locks it exclusively, waiting (on a
+/// synchronous handle).
+struct BlockedLocker {
+    thread: std::thread::JoinHandle<()>,
+    /// When the lock was granted, or the error.
+    granted: mpsc::Receiver<(Instant, Result<(), u32>)>,
+    /// The thread keeps its handle (and lock) until this is dropped.
+    hold: mpsc::Sender<()>,
+}
+
+impl BlockedLocker {
+    fn start(path: &Path) -> BlockedLocker {
+        let path = path.to_owned();
+        let (granted_tx, granted) = mpsc::channel();
+        let (hold, hold_rx) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let file = open(&path);
+            let outcome = lock_file(&file, LOCKFILE_EXCLUSIVE_LOCK);
+            granted_tx.send((Instant::now(), outcome)).unwrap();
+            let _ = hold_rx.recv();
+        });
+        BlockedLocker {
+            thread,
+            granted,
+            hold,
+        }
+    }
+
+    /// Lets the thread close its handle, and waits for it.
+    fn end(self) {
+        drop(self.hold);
+        self.thread.join().unwrap();
+    }
 }
 
 #[test]
@@ -185,9 +198,12 @@ fn a_blocking_lock_on_a_synchronous_handle_is_granted_on_release() {
     for release in ["unlock", "close"] {
         let holder = open(&path);
         lock_file(&holder, LOCKFILE_EXCLUSIVE_LOCK).unwrap();
-        let (thread, granted, hold) = blocked_locker(&path);
+        let locker = BlockedLocker::start(&path);
         assert!(
-            granted.recv_timeout(Duration::from_millis(100)).is_err(),
+            locker
+                .granted
+                .recv_timeout(Duration::from_millis(100))
+                .is_err(),
             "granted while held elsewhere"
         );
         let released = Instant::now();
@@ -197,15 +213,14 @@ fn a_blocking_lock_on_a_synchronous_handle_is_granted_on_release() {
         } else {
             drop(holder);
         }
-        let (at, outcome) = granted.recv().unwrap();
+        let (at, outcome) = locker.granted.recv().unwrap();
         assert_eq!(outcome, Ok(()));
         eprintln!(
             "a blocking LockFileEx was granted {:?} after the holder's {release}",
             at - released
         );
         assert!(!other_can_lock(&path), "the waiter holds the lock");
-        drop(hold);
-        thread.join().unwrap();
+        locker.end();
     }
 }
 
@@ -215,11 +230,17 @@ fn cancel_synchronous_io_ends_a_blocking_lock_on_windows_not_under_wine() {
     let path = dir.path().join("x.lock");
     let holder = open(&path);
     lock_file(&holder, LOCKFILE_EXCLUSIVE_LOCK).unwrap();
-    let (thread, granted, hold) = blocked_locker(&path);
+    let locker = BlockedLocker::start(&path);
+    let granted = &locker.granted;
     assert!(granted.recv_timeout(Duration::from_millis(100)).is_err());
     let asked = Instant::now();
     // SAFETY: the thread's handle is valid until it is joined.
-    let (cancelled, error) = unsafe { (CancelSynchronousIo(thread.as_raw_handle()), last_error()) };
+    let (cancelled, error) = unsafe {
+        (
+            CancelSynchronousIo(locker.thread.as_raw_handle()),
+            last_error(),
+        )
+    };
     if under_wine() {
         assert_eq!((cancelled, error), (0, ERROR_NOT_FOUND));
         assert!(
@@ -239,8 +260,7 @@ fn cancel_synchronous_io_ends_a_blocking_lock_on_windows_not_under_wine() {
         );
         drop(holder);
     }
-    drop(hold);
-    thread.join().unwrap();
+    locker.end();
 }
 
 /// A handle opened for overlapped I/O, with an event for its pending lock.
