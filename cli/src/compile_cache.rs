@@ -163,6 +163,32 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        windows,
+        ignore = "under Wine 8 wasmtime cannot map an entry (VirtualProtect to PAGE_READONLY \
+                  of the file's view is denied), so every run compiles afresh"
+    )]
+    fn an_entry_is_loaded_not_compiled_again() {
+        let engine = Engine::default();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::open(dir.path()).unwrap();
+        cache.component(&engine, GUEST.as_bytes()).unwrap();
+        // An entry is trusted as it is: another compiled component put in
+        // its place is what the next call returns.
+        let other = "(component (core module (func (export \"g\"))))";
+        let planted = engine.precompile_component(other.as_bytes()).unwrap();
+        let entry = dir
+            .path()
+            .join(format!("{}.cwasm", key(&engine, GUEST.as_bytes())));
+        std::fs::write(&entry, &planted).unwrap();
+        let loaded = cache.component(&engine, GUEST.as_bytes()).unwrap();
+        assert!(
+            loaded.serialize().unwrap() == planted,
+            "the entry was compiled again instead of loaded"
+        );
+    }
+
+    #[test]
     fn a_damaged_entry_is_compiled_again() {
         let engine = Engine::default();
         let dir = tempfile::tempdir().unwrap();

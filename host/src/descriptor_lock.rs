@@ -9,6 +9,7 @@ use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 use wasmtime_wasi_io::poll::{DynPollable, Pollable};
 
+use crate::backend::whole_file::WholeFile;
 use crate::bindings::portalocker::filelock::descriptor_lock;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
 use crate::ctx::FileLockCtxView;
@@ -51,7 +52,7 @@ impl Drop for PendingLock {
             && !self.held_before
             && let Some(file) = &self.file
         {
-            if let Err(err) = wait::release(&**file) {
+            if let Err(err) = wait::release(&WholeFile::of(file)) {
                 tracing::warn!(?err, "releasing an uncollected lock failed");
             }
             if let Some(usage) = &self.usage {
@@ -103,7 +104,7 @@ fn count_outcome(
 ) -> Result<(), LockError> {
     match outcome {
         Ok(()) => usage.take_room(file, max).inspect_err(|_| {
-            if let Err(err) = wait::release(&**file) {
+            if let Err(err) = wait::release(&WholeFile::of(file)) {
                 tracing::warn!(?err, "giving back a lock beyond the held-lock limit failed");
             }
         }),
@@ -125,7 +126,7 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
         let patience = Patience::from_timeout(timeout, self.ctx.policy.max_wait);
         let converting = self.ctx.usage.holds(&file);
         let outcome = wait::acquire(
-            &file,
+            &WholeFile::shared(&file),
             mode,
             patience,
             self.ctx.wait,
@@ -143,7 +144,7 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
         mode: LockMode,
     ) -> Result<(), LockFailure> {
         let file = self.admitted(&fd, mode)?;
-        let outcome = wait::try_once(&*file, mode);
+        let outcome = wait::try_once(&WholeFile::of(&file), mode);
         let max = self.ctx.policy.max_held_locks;
         Ok(count_outcome(&self.ctx.usage, max, &file, outcome)?)
     }
@@ -157,7 +158,7 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
             Descriptor::File(file) => &file.file,
             Descriptor::Dir(_) => return Err(LockError::BadDescriptor.into()),
         };
-        wait::release(&**file)?;
+        wait::release(&WholeFile::of(file))?;
         self.ctx.usage.released(file);
         Ok(())
     }
@@ -180,7 +181,7 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
                 let counted = Arc::clone(&usage);
                 let request = Request::waiting(async move {
                     let outcome =
-                        wait::acquire(&waiter, mode, patience, policy, budget, converting).await;
+                        wait::acquire(&WholeFile::shared(&waiter), mode, patience, policy, budget, converting).await;
                     count_outcome(&counted, max, &waiter, outcome)
                 });
                 PendingLock {

@@ -19,6 +19,7 @@ use crate::bindings::portalocker::filelock::pid_lock::{self, HostPidFileLock};
 use crate::bindings::portalocker::filelock::types::{
     Holder, LockError, LockMode, LockOptions, LockState, PidLockError,
 };
+use crate::backend::whole_file::WholeFile;
 use crate::ctx::FileLockCtxView;
 use crate::error::{LockFailure, PidLockFailure, file_error};
 use crate::open::{self, OpenRequest};
@@ -178,11 +179,13 @@ impl HostPidFileLock for FileLockCtxView<'_> {
             };
             let file = open::open_lock_file(&dir, &relative, request)?;
             policy.admit_file(&file)?;
-            match wait::try_once(&file, LockMode::Shared) {
+            let file = Arc::new(file);
+            let probe = WholeFile::of(&file);
+            match wait::try_once(&probe, LockMode::Shared) {
                 Ok(()) => {
                     // Let go of the probe's lock at once, waking this host's
                     // waiters on the file.
-                    wait::release(&file)?;
+                    wait::release(&probe)?;
                     Ok(LockState::Free)
                 }
                 Err(LockError::AlreadyLocked) => Ok(LockState::Held(read_holder(&file))),

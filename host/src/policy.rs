@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use wasmtime_wasi::FsPerms;
 
-use crate::backend::{LockKey, Lockable};
+use crate::backend::LockKey;
+use crate::sys::FileId;
 use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockMode};
 use crate::sys::real_path;
 
@@ -143,7 +144,9 @@ impl Usage {
     /// any of its open files.
     pub(crate) fn holds_key(&self, key: LockKey) -> bool {
         let files: Vec<Arc<File>> = self.lock_held().iter().filter_map(Weak::upgrade).collect();
-        files.iter().any(|file| file.key() == Some(key))
+        files
+            .iter()
+            .any(|file| FileId::of(file).map(LockKey::File) == Some(key))
     }
 
     /// Gives back the room of the lock `file` held.

@@ -9,12 +9,14 @@ use wasmtime_wasi::filesystem::{self, Descriptor};
 use wasmtime_wasi::{FsPerms, OpenMode};
 
 use super::PendingFileLock;
+use crate::backend::whole_file::WholeFile;
 use crate::bindings::portalocker::filelock::path_lock::HostFileLock;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
 use crate::ctx::FileLockCtxView;
 use crate::error::{LockFailure, file_error};
 use crate::policy::Usage;
 use crate::request::Request;
+use crate::sys;
 use crate::wait::{self, Patience};
 
 /// A held lock on a file the host opened for a guest: the host side of the
@@ -81,7 +83,7 @@ impl FileLock {
         if self.held {
             self.held = false;
             self.usage.released(&self.file);
-            wait::release(&*self.file)?;
+            wait::release(&WholeFile::of(&self.file))?;
         }
         Ok(())
     }
@@ -94,12 +96,16 @@ impl FileLock {
         } else {
             (FsPerms::ReadOnly, OpenMode::READ)
         };
-        Ok(Descriptor::File(filesystem::File::new(
+        let file = filesystem::File::new(
             file,
             perms,
             open_mode,
             self.allow_blocking_current_thread,
-        )))
+        );
+        // The duplicate shares the lock of the open file (Unix) or handle
+        // (Windows) it duplicates: locking it again converts that lock.
+        sys::share_lock(&self.file, &file.file);
+        Ok(Descriptor::File(file))
     }
 }
 
@@ -184,12 +190,19 @@ impl HostFileLock for FileLockCtxView<'_> {
         let file = Arc::clone(&current.file);
         let patience = Patience::from_timeout(timeout, self.ctx.policy.max_wait);
         let budget = self.ctx.wait_budget();
-        let outcome = wait::acquire(&file, mode, patience, self.ctx.wait, budget, converting).await;
+        let outcome = wait::acquire(
+            &WholeFile::shared(&file),
+            mode,
+            patience,
+            self.ctx.wait,
+            budget,
+            converting,
+        ).await;
         let current = self.table.get_mut(&lock)?;
         match outcome {
             Ok(()) => {
                 if let Err(full) = current.usage.take_room(&file, max) {
-                    wait::release(&*file)?;
+                    wait::release(&WholeFile::of(&file))?;
                     return Err(full.into());
                 }
                 current.held = true;
@@ -198,7 +211,7 @@ impl HostFileLock for FileLockCtxView<'_> {
             }
             Err(err) => {
                 if converting {
-                    wait::release(&*file)?;
+                    wait::release(&WholeFile::of(&file))?;
                 }
                 Err(err.into())
             }

@@ -32,6 +32,7 @@ pub use self::pending_file_lock::PendingFileLock;
 pub use self::reentrant_lock::ReentrantLock;
 pub use self::semaphore_slot::SemaphoreSlot;
 pub use self::temporary_lock::TemporaryLock;
+use crate::backend::whole_file::WholeFile;
 use crate::bindings::portalocker::filelock::path_lock;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
 use crate::ctx::FileLockCtxView;
@@ -147,9 +148,16 @@ impl FileLockCtxView<'_> {
                 let OpenedFile { file, dir_perms } = opened;
                 let file = Arc::new(file);
                 let usage = Arc::clone(&budget.usage);
-                wait::acquire(&file, options.mode, patience, policy, budget, false).await?;
+                wait::acquire(
+                    &WholeFile::shared(&file),
+                    options.mode,
+                    patience,
+                    policy,
+                    budget,
+                    false,
+                ).await?;
                 if let Err(full) = usage.take_room(&file, max_held) {
-                    wait::release(&*file)?;
+                    wait::release(&WholeFile::of(&file))?;
                     return Err(full);
                 }
                 let lock = FileLock::held(

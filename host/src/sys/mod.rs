@@ -1,6 +1,9 @@
 //! What differs between operating systems, behind a few primitives; the rest
 //! of the crate never sees a `cfg`.
 //!
+//! - whole-file locks: [`try_lock_file`] and [`unlock_file`] (`flock(2)`;
+//!   on Windows `LockFileEx` with the held mode kept per open file), and
+//!   [`share_lock`] for a duplicated handle;
 //! - [`FileId`]: which file an open file is (the wait queue's key), and
 //!   [`names`]: whether a path still names an open file (the temporary
 //!   lock's identity check);
@@ -24,6 +27,8 @@ mod portable;
 mod unix;
 #[cfg(windows)]
 mod windows;
+#[cfg(all(test, windows))]
+mod windows_tests;
 
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{default_interrupt_signal, real_path};
@@ -32,10 +37,10 @@ pub(crate) use portable::{default_interrupt_signal, real_path};
 #[cfg(unix)]
 pub(crate) use unix::{
     Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, names, never_block, open_error,
-    prepare_thread, take_signal,
+    prepare_thread, share_lock, take_signal, try_lock_file, unlock_file,
 };
 #[cfg(windows)]
 pub(crate) use windows::{
     Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, names, never_block, open_error,
-    prepare_thread, take_signal,
+    prepare_thread, share_lock, take_signal, try_lock_file, unlock_file,
 };

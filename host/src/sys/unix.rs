@@ -5,10 +5,12 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use cap_primitives::fs::{FollowSymlinks, MetadataExt as _, OpenOptions, OpenOptionsExt};
 
-use crate::bindings::portalocker::filelock::types::LockError;
+use crate::backend::Attempt;
+use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
 
 /// A file's identity: its device and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,6 +66,34 @@ pub(crate) fn open_error(err: &io::Error) -> Option<LockError> {
 pub(crate) fn is_regular(file: &File) -> bool {
     file.metadata().is_ok_and(|metadata| metadata.is_file())
 }
+
+/// Tries once to `flock(2)` the open `file` in `mode`, never waiting. Held
+/// already, the lock is converted (`flock` itself keeps one lock per open
+/// file).
+///
+/// fs4's method names collide with `std::fs::File`'s inherent lock methods
+/// (Rust 1.89+), which win in method-call syntax; fs4 is called by its trait
+/// path so it is always clear which one runs.
+pub(crate) fn try_lock_file(file: &Arc<File>, mode: LockMode) -> io::Result<Attempt> {
+    let attempt = match mode {
+        LockMode::Shared => fs4::FileExt::try_lock_shared(&**file),
+        LockMode::Exclusive => fs4::FileExt::try_lock(&**file),
+    };
+    match attempt {
+        Ok(()) => Ok(Attempt::Acquired),
+        Err(fs4::TryLockError::WouldBlock) => Ok(Attempt::Contended),
+        Err(fs4::TryLockError::Error(err)) => Err(err),
+    }
+}
+
+/// Releases the `flock(2)` lock of the open `file` (none held is fine).
+pub(crate) fn unlock_file(file: &Arc<File>) -> io::Result<()> {
+    fs4::FileExt::unlock(&**file)
+}
+
+/// Nothing to do: a duplicated descriptor shares its open file's `flock`
+/// lock by itself.
+pub(crate) fn share_lock(_original: &Arc<File>, _duplicate: &Arc<File>) {}
 
 /// What a lock call that may block came back with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,30 +1,93 @@
-//! Windows: no file identity yet (waiters then poll, and the temporary
-//! lock's identity check only sees that the path exists), plain opens, and
-//! no open errors with a meaning of their own.
+//! Windows: file identity by volume serial number and file index, whole-file
+//! locks with `LockFileEx` kept per handle, plain opens, and no open errors
+//! with a meaning of their own. Waiting in the kernel is not used: a
+//! `LockFileEx` that waits cannot be interrupted by a signal (waiters poll).
+//!
+//! # Whole-file locks
+//!
+//! `LockFileEx` is not `flock(2)`: its locks stack per handle and conflict
+//! with the handle's own (an exclusive lock asked for again waits on itself,
+//! a shared holder cannot upgrade, a downgrade adds a second lock that one
+//! unlock does not end), and `UnlockFile` on a handle that holds nothing
+//! fails. So this module remembers, per open file, the mode it holds, and
+//! gives `flock`'s contract on top: locking again in the held mode changes
+//! nothing, a conversion unlocks and then locks in the new mode (not atomic,
+//! as `flock` conversions are not: another locker may come in between, and
+//! a conversion that fails holds nothing), and unlocking a file that holds
+//! nothing is fine.
+//!
+//! The record is keyed by the open file's `Arc` and holds a `Weak` of it, so
+//! a handle that was closed (which released its lock) is never mistaken for
+//! a new one that got the same handle value. A lock on the whole file is
+//! `LockFileEx` on bytes `0..u64::MAX`, as Rust's `File::lock` and fs4 take
+//! it, so other Windows programs that lock a file (or any part of it) see it.
+//!
+//! Locks are mandatory on Windows: while a handle holds an exclusive lock,
+//! other handles cannot read or write the locked bytes.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
+use std::os::windows::io::AsRawHandle;
 use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
-use cap_primitives::fs::{FollowSymlinks, OpenOptions};
+use cap_primitives::fs::{FollowSymlinks, OpenOptions, OpenOptionsExt};
+use windows_sys::Win32::Foundation::{ERROR_LOCK_VIOLATION, HANDLE};
+use windows_sys::Win32::Storage::FileSystem::{
+    BY_HANDLE_FILE_INFORMATION, FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT,
+    GetFileInformationByHandle, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY, LockFileEx,
+    UnlockFileEx,
+};
+use windows_sys::Win32::System::IO::OVERLAPPED;
 
-use crate::bindings::portalocker::filelock::types::LockError;
+use crate::backend::Attempt;
+use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
 
-/// A file's identity; none is read on Windows yet.
+/// A file's identity: the serial number of its volume and its index there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct FileId(());
+pub(crate) struct FileId {
+    volume: u32,
+    index: u64,
+}
 
 impl FileId {
-    /// The identity of the open `file`: not known here.
-    pub(crate) fn of(_file: &File) -> Option<FileId> {
-        None
+    /// The identity of the open `file`.
+    pub(crate) fn of(file: &File) -> Option<FileId> {
+        // SAFETY: all zeroes is a valid BY_HANDLE_FILE_INFORMATION, which the
+        // call fills in; the handle is open while `file` lives.
+        let info = unsafe {
+            let mut info: BY_HANDLE_FILE_INFORMATION = std::mem::zeroed();
+            if GetFileInformationByHandle(file.as_raw_handle() as HANDLE, &mut info) == 0 {
+                return None;
+            }
+            info
+        };
+        Some(FileId {
+            volume: info.dwVolumeSerialNumber,
+            index: (u64::from(info.nFileIndexHigh) << 32) | u64::from(info.nFileIndexLow),
+        })
     }
 }
 
-/// Whether `path` inside `dir` names the open file: without identities to
-/// compare, only whether the path still exists.
-pub(crate) fn names(dir: &File, path: &Path, _file: &File) -> bool {
-    cap_primitives::fs::stat(dir, path, FollowSymlinks::No).is_ok()
+/// Whether `path` inside the directory `dir` names the open `file` now (the
+/// same volume and file index; a symbolic link or junction at the path is
+/// not followed). The path is opened without access rights, which neither
+/// reads the file nor conflicts with its locks.
+pub(crate) fn names(dir: &File, path: &Path, file: &File) -> bool {
+    let mut options = OpenOptions::new();
+    options
+        .access_mode(0)
+        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS)
+        ._cap_fs_ext_follow(FollowSymlinks::No);
+    let Ok(named) = cap_primitives::fs::open(dir, path, &options) else {
+        return false;
+    };
+    match (FileId::of(&named), FileId::of(file)) {
+        (Some(named), Some(held)) => named == held,
+        _ => false,
+    }
 }
 
 /// Opens on Windows never wait for a peer: nothing to add.
@@ -40,7 +103,181 @@ pub(crate) fn is_regular(file: &File) -> bool {
     file.metadata().is_ok_and(|metadata| metadata.is_file())
 }
 
+/// The mode each open file holds its whole-file lock in, by the address of
+/// its `Arc` (which the `Weak` keeps from being reused). Duplicates of one
+/// handle share one lock, and so one cell ([`share_lock`]).
+static HELD: LazyLock<Mutex<Held>> = LazyLock::new(Default::default);
+
+/// A held mode: [`NONE`], [`SHARED`] or [`EXCLUSIVE`].
+type Cell = Arc<AtomicU8>;
+const NONE: u8 = 0;
+const SHARED: u8 = 1;
+const EXCLUSIVE: u8 = 2;
+
+#[derive(Default)]
+struct Held {
+    files: HashMap<usize, (Weak<File>, Cell)>,
+    /// The number of records above which closed files' records are dropped.
+    prune_at: usize,
+}
+
+impl Held {
+    /// The cell of a `file` that is open, if it has one.
+    fn cell(&self, file: &Arc<File>) -> Option<&Cell> {
+        self.files
+            .get(&key(file))
+            .filter(|(weak, _)| weak.strong_count() > 0)
+            .map(|(_, cell)| cell)
+    }
+
+    /// The mode `file` holds, if any.
+    fn mode(&self, file: &Arc<File>) -> Option<LockMode> {
+        match self.cell(file)?.load(Ordering::Relaxed) {
+            SHARED => Some(LockMode::Shared),
+            EXCLUSIVE => Some(LockMode::Exclusive),
+            _ => None,
+        }
+    }
+
+    /// The cell of `file`, made when missing.
+    fn cell_of(&mut self, file: &Arc<File>) -> Cell {
+        if let Some(cell) = self.cell(file) {
+            return Arc::clone(cell);
+        }
+        if self.files.len() >= self.prune_at {
+            // A closed handle's lock ended with it; its record only keeps
+            // the `Arc`'s memory.
+            self.files.retain(|_, (weak, _)| weak.strong_count() > 0);
+            self.prune_at = (self.files.len() * 2).max(64);
+        }
+        let cell = Cell::default();
+        self.files
+            .insert(key(file), (Arc::downgrade(file), Arc::clone(&cell)));
+        cell
+    }
+
+    fn set(&mut self, file: &Arc<File>, mode: Option<LockMode>) {
+        let value = match mode {
+            None => NONE,
+            Some(LockMode::Shared) => SHARED,
+            Some(LockMode::Exclusive) => EXCLUSIVE,
+        };
+        if mode.is_none() && self.cell(file).is_none() {
+            return;
+        }
+        self.cell_of(file).store(value, Ordering::Relaxed);
+    }
+}
+
+fn key(file: &Arc<File>) -> usize {
+    Arc::as_ptr(file) as usize
+}
+
+fn held() -> std::sync::MutexGuard<'static, Held> {
+    HELD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes `duplicate`, a duplicate of `original`'s handle (`try_clone`),
+/// share its whole-file lock record: Windows keeps one lock for both, as
+/// Unix keeps one `flock` lock for duplicated descriptors.
+pub(crate) fn share_lock(original: &Arc<File>, duplicate: &Arc<File>) {
+    let mut held = held();
+    let cell = held.cell_of(original);
+    held.files
+        .insert(key(duplicate), (Arc::downgrade(duplicate), cell));
+}
+
+/// `LockFileEx` on the whole file, failing at once when another handle
+/// holds a conflicting lock: `Ok(false)` then.
+fn lock_region(file: &File, mode: LockMode) -> io::Result<bool> {
+    let mut flags = LOCKFILE_FAIL_IMMEDIATELY;
+    if mode == LockMode::Exclusive {
+        flags |= LOCKFILE_EXCLUSIVE_LOCK;
+    }
+    // SAFETY: a zeroed OVERLAPPED (offset 0, no event) outlives the call,
+    // which completes before it returns (it never waits); the handle is open
+    // while `file` lives.
+    let done = unsafe {
+        let mut overlapped: OVERLAPPED = std::mem::zeroed();
+        LockFileEx(
+            file.as_raw_handle() as HANDLE,
+            flags,
+            0,
+            u32::MAX,
+            u32::MAX,
+            &mut overlapped,
+        )
+    };
+    if done != 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(ERROR_LOCK_VIOLATION as i32) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+/// `UnlockFileEx` of the whole-file lock.
+fn unlock_region(file: &File) -> io::Result<()> {
+    // SAFETY: as for `lock_region`.
+    let done = unsafe {
+        let mut overlapped: OVERLAPPED = std::mem::zeroed();
+        UnlockFileEx(
+            file.as_raw_handle() as HANDLE,
+            0,
+            u32::MAX,
+            u32::MAX,
+            &mut overlapped,
+        )
+    };
+    if done != 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Tries once to lock the whole of `file` in `mode`, never waiting. Held in
+/// `mode` already, nothing changes; held in the other mode, the lock is
+/// released and then taken in `mode` (not atomic; when that fails, `file`
+/// holds nothing, as after a failed `flock` conversion).
+pub(crate) fn try_lock_file(file: &Arc<File>, mode: LockMode) -> io::Result<Attempt> {
+    let mut held = held();
+    match held.mode(file) {
+        Some(current) if current == mode => return Ok(Attempt::Acquired),
+        Some(_) => {
+            held.set(file, None);
+            unlock_region(file)?;
+        }
+        None => {}
+    }
+    if lock_region(file, mode)? {
+        held.set(file, Some(mode));
+        Ok(Attempt::Acquired)
+    } else {
+        Ok(Attempt::Contended)
+    }
+}
+
+/// Releases the whole-file lock `file` holds; a file that holds none is
+/// fine.
+pub(crate) fn unlock_file(file: &Arc<File>) -> io::Result<()> {
+    let mut held = held();
+    let was_held = held.mode(file).is_some();
+    held.set(file, None);
+    if was_held {
+        unlock_region(file)?;
+    }
+    Ok(())
+}
+
 /// What a lock call that may block came back with.
+#[expect(
+    dead_code,
+    reason = "the wait engine's answer type; nothing waits in the kernel on Windows"
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Blocked {
     /// The lock is held.
@@ -49,7 +286,9 @@ pub(crate) enum Blocked {
     Interrupted,
 }
 
-/// Waiting in the kernel is not implemented on Windows: waiters poll.
+/// Waiting in the kernel is not used on Windows: a `LockFileEx` that waits
+/// cannot be interrupted at a deadline (and under Wine one on an overlapped
+/// handle never completes). Waiters poll.
 pub(crate) fn flock_blocking(_file: &File, _exclusive: bool) -> io::Result<Blocked> {
     Err(io::ErrorKind::Unsupported.into())
 }
