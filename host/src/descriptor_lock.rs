@@ -180,8 +180,15 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
                 let converting = usage.holds(&file);
                 let counted = Arc::clone(&usage);
                 let request = Request::waiting(async move {
-                    let outcome =
-                        wait::acquire(&WholeFile::shared(&waiter), mode, patience, policy, budget, converting).await;
+                    let outcome = wait::acquire(
+                        &WholeFile::shared(&waiter),
+                        mode,
+                        patience,
+                        policy,
+                        budget,
+                        converting,
+                    )
+                    .await;
                     count_outcome(&counted, max, &waiter, outcome)
                 });
                 PendingLock {

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 
+use crate::backend::whole_file::WholeFile;
 use crate::bindings::portalocker::filelock::pid_lock::{self, HostPidFileLock};
 use crate::bindings::portalocker::filelock::types::{
     Holder, LockError, LockMode, LockOptions, LockState, PidLockError,
 };
-use crate::backend::whole_file::WholeFile;
 use crate::ctx::FileLockCtxView;
 use crate::error::{LockFailure, PidLockFailure, file_error};
 use crate::open::{self, OpenRequest};
@@ -29,7 +29,9 @@ use crate::wait;
 /// The longest label a holder may publish, in bytes.
 pub(crate) const MAX_LABEL_LEN: usize = 256;
 
-/// The most of a PID file a reader looks at: a record is far shorter.
+/// The most of a PID file a reader looks at: a record is far shorter. Where
+/// locks are on bytes and mandatory (Windows), the lock starts here, so that
+/// other handles can read the record while it is held.
 const MAX_RECORD_LEN: u64 = 4096;
 
 /// The host side of WIT `pid-file-lock`.
@@ -129,7 +131,10 @@ impl HostPidFileLock for FileLockCtxView<'_> {
         }
         check_label(label.as_deref())?;
         options.write = true;
-        let opened = self.open_in_dir(&dir, &path, &options)?.await?;
+        let opened = self
+            .open_in_dir(&dir, &path, &options)?
+            .await?
+            .lock_from(MAX_RECORD_LEN);
         // A second handle of the same open file, to read the holder in the
         // way if the lock is contended.
         let reader = opened.file().try_clone().map_err(|err| file_error(&err))?;
@@ -180,7 +185,7 @@ impl HostPidFileLock for FileLockCtxView<'_> {
             let file = open::open_lock_file(&dir, &relative, request)?;
             policy.admit_file(&file)?;
             let file = Arc::new(file);
-            let probe = WholeFile::of(&file);
+            let probe = WholeFile::from(&file, MAX_RECORD_LEN);
             match wait::try_once(&probe, LockMode::Shared) {
                 Ok(()) => {
                     // Let go of the probe's lock at once, waking this host's

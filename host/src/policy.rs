@@ -11,8 +11,8 @@ use std::time::Duration;
 use wasmtime_wasi::FsPerms;
 
 use crate::backend::LockKey;
-use crate::sys::FileId;
 use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockMode};
+use crate::sys::FileId;
 use crate::sys::real_path;
 
 /// What an embedder allows an instance. The default allows everything except

@@ -47,11 +47,6 @@ fn opened_elsewhere(_path: &Path) -> bool {
 }
 
 #[test]
-#[cfg_attr(
-    windows,
-    ignore = "a temporary lock checks only that its path still exists on Windows, not that \
-              it names the file it locked (there is no file identity there yet)"
-)]
 fn a_temporary_lock_waiter_whose_file_was_replaced_starts_over() {
     let sandbox = Sandbox::new();
     let path = sandbox.path("t.lock");

@@ -19,13 +19,25 @@ use crate::sys::{self, FileId};
 /// The whole-file lock of one open file: what the wait engine waits for.
 pub(crate) struct WholeFile {
     file: Arc<File>,
+    /// The first byte locked where the platform locks bytes (Windows).
+    start: u64,
 }
 
 impl WholeFile {
     /// The whole-file lock of `file`.
     pub(crate) fn of(file: &Arc<File>) -> WholeFile {
+        WholeFile::from(file, 0)
+    }
+
+    /// The lock of `file` that starts at byte `start` where the platform
+    /// locks bytes: on Windows, where locks are mandatory, the bytes before
+    /// it stay readable to other handles (a PID file's record). On Unix
+    /// `flock` locks the open file, whatever `start` says. Releasing it is
+    /// [`WholeFile::of`]'s release.
+    pub(crate) fn from(file: &Arc<File>, start: u64) -> WholeFile {
         WholeFile {
             file: Arc::clone(file),
+            start,
         }
     }
 
@@ -41,7 +53,7 @@ impl Lockable for WholeFile {
     }
 
     fn try_lock(&self, mode: LockMode) -> io::Result<Attempt> {
-        sys::try_lock_file(&self.file, mode)
+        sys::try_lock_file(&self.file, mode, self.start)
     }
 
     /// Regular files only: a FIFO, a device or a socket is only ever tried

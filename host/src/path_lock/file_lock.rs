@@ -96,12 +96,8 @@ impl FileLock {
         } else {
             (FsPerms::ReadOnly, OpenMode::READ)
         };
-        let file = filesystem::File::new(
-            file,
-            perms,
-            open_mode,
-            self.allow_blocking_current_thread,
-        );
+        let file =
+            filesystem::File::new(file, perms, open_mode, self.allow_blocking_current_thread);
         // The duplicate shares the lock of the open file (Unix) or handle
         // (Windows) it duplicates: locking it again converts that lock.
         sys::share_lock(&self.file, &file.file);
@@ -197,7 +193,8 @@ impl HostFileLock for FileLockCtxView<'_> {
             self.ctx.wait,
             budget,
             converting,
-        ).await;
+        )
+        .await;
         let current = self.table.get_mut(&lock)?;
         match outcome {
             Ok(()) => {

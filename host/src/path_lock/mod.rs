@@ -47,12 +47,21 @@ pub(crate) struct OpenedFile {
     file: File,
     /// What the directory it was opened in allows.
     dir_perms: FsPerms,
+    /// Where the lock's bytes start (see [`OpenedFile::lock_from`]).
+    lock_from: u64,
 }
 
 impl OpenedFile {
     /// The open file.
     pub(crate) fn file(&self) -> &File {
         &self.file
+    }
+
+    /// Takes the lock from byte `start` on, where a platform locks bytes
+    /// (Windows): what a PID file does, to keep its record readable.
+    pub(crate) fn lock_from(mut self, start: u64) -> OpenedFile {
+        self.lock_from = start;
+        self
     }
 }
 
@@ -110,7 +119,11 @@ impl FileLockCtxView<'_> {
             let file = open::open_lock_file(&dir_file, &path, request)?;
             // Symbolic links inside the directory may lead elsewhere in it.
             policy.admit_file(&file)?;
-            Ok(OpenedFile { file, dir_perms })
+            Ok(OpenedFile {
+                file,
+                dir_perms,
+                lock_from: 0,
+            })
         }))
     }
 
@@ -145,17 +158,22 @@ impl FileLockCtxView<'_> {
         let patience = Patience::from_timeout(options.timeout, self.ctx.policy.max_wait);
         move |opened: OpenedFile| {
             Box::pin(async move {
-                let OpenedFile { file, dir_perms } = opened;
+                let OpenedFile {
+                    file,
+                    dir_perms,
+                    lock_from,
+                } = opened;
                 let file = Arc::new(file);
                 let usage = Arc::clone(&budget.usage);
                 wait::acquire(
-                    &WholeFile::shared(&file),
+                    &Arc::new(WholeFile::from(&file, lock_from)),
                     options.mode,
                     patience,
                     policy,
                     budget,
                     false,
-                ).await?;
+                )
+                .await?;
                 if let Err(full) = usage.take_room(&file, max_held) {
                     wait::release(&WholeFile::of(&file))?;
                     return Err(full);

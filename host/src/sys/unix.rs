@@ -69,12 +69,13 @@ pub(crate) fn is_regular(file: &File) -> bool {
 
 /// Tries once to `flock(2)` the open `file` in `mode`, never waiting. Held
 /// already, the lock is converted (`flock` itself keeps one lock per open
-/// file).
+/// file). `flock` locks the open file, not bytes: `_start` (where a
+/// platform that locks bytes starts) does not apply.
 ///
 /// fs4's method names collide with `std::fs::File`'s inherent lock methods
 /// (Rust 1.89+), which win in method-call syntax; fs4 is called by its trait
 /// path so it is always clear which one runs.
-pub(crate) fn try_lock_file(file: &Arc<File>, mode: LockMode) -> io::Result<Attempt> {
+pub(crate) fn try_lock_file(file: &Arc<File>, mode: LockMode, _start: u64) -> io::Result<Attempt> {
     let attempt = match mode {
         LockMode::Shared => fs4::FileExt::try_lock_shared(&**file),
         LockMode::Exclusive => fs4::FileExt::try_lock(&**file),

@@ -20,7 +20,11 @@
 //! a handle that was closed (which released its lock) is never mistaken for
 //! a new one that got the same handle value. A lock on the whole file is
 //! `LockFileEx` on bytes `0..u64::MAX`, as Rust's `File::lock` and fs4 take
-//! it, so other Windows programs that lock a file (or any part of it) see it.
+//! it, so other Windows programs that lock a file (or any part of it) see it;
+//! a PID file's lock starts past the space of its record instead, so that
+//! the record stays readable to other handles (Windows' locks are
+//! mandatory), while the lock still overlaps every other whole-file lock
+//! (Python portalocker's covers bytes `0..0xFFFF0000`).
 //!
 //! Locks are mandatory on Windows: while a handle holds an exclusive lock,
 //! other handles cannot read or write the locked bytes.
@@ -30,8 +34,7 @@ use std::fs::File;
 use std::io;
 use std::os::windows::io::AsRawHandle;
 use std::path::Path;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 
 use cap_primitives::fs::{FollowSymlinks, OpenOptions, OpenOptionsExt};
 use windows_sys::Win32::Foundation::{ERROR_LOCK_VIOLATION, HANDLE};
@@ -103,46 +106,36 @@ pub(crate) fn is_regular(file: &File) -> bool {
     file.metadata().is_ok_and(|metadata| metadata.is_file())
 }
 
-/// The mode each open file holds its whole-file lock in, by the address of
-/// its `Arc` (which the `Weak` keeps from being reused). Duplicates of one
-/// handle share one lock, and so one cell ([`share_lock`]).
+/// The lock each open file holds, by the address of its `Arc` (which the
+/// `Weak` keeps from being reused). Duplicates of one handle share one lock,
+/// and so one slot ([`share_lock`]).
 static HELD: LazyLock<Mutex<Held>> = LazyLock::new(Default::default);
 
-/// A held mode: [`NONE`], [`SHARED`] or [`EXCLUSIVE`].
-type Cell = Arc<AtomicU8>;
-const NONE: u8 = 0;
-const SHARED: u8 = 1;
-const EXCLUSIVE: u8 = 2;
+/// What one open file holds: its mode, and the first byte of its region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WholeLock {
+    mode: LockMode,
+    start: u64,
+}
+
+/// The lock of one open file and its duplicates (only ever used under
+/// [`HELD`]'s lock).
+type Slot = Arc<Mutex<Option<WholeLock>>>;
 
 #[derive(Default)]
 struct Held {
-    files: HashMap<usize, (Weak<File>, Cell)>,
+    files: HashMap<usize, (Weak<File>, Slot)>,
     /// The number of records above which closed files' records are dropped.
     prune_at: usize,
 }
 
 impl Held {
-    /// The cell of a `file` that is open, if it has one.
-    fn cell(&self, file: &Arc<File>) -> Option<&Cell> {
-        self.files
-            .get(&key(file))
-            .filter(|(weak, _)| weak.strong_count() > 0)
-            .map(|(_, cell)| cell)
-    }
-
-    /// The mode `file` holds, if any.
-    fn mode(&self, file: &Arc<File>) -> Option<LockMode> {
-        match self.cell(file)?.load(Ordering::Relaxed) {
-            SHARED => Some(LockMode::Shared),
-            EXCLUSIVE => Some(LockMode::Exclusive),
-            _ => None,
-        }
-    }
-
-    /// The cell of `file`, made when missing.
-    fn cell_of(&mut self, file: &Arc<File>) -> Cell {
-        if let Some(cell) = self.cell(file) {
-            return Arc::clone(cell);
+    /// The slot of `file`, made when missing.
+    fn slot(&mut self, file: &Arc<File>) -> Slot {
+        if let Some((weak, slot)) = self.files.get(&key(file))
+            && weak.strong_count() > 0
+        {
+            return Arc::clone(slot);
         }
         if self.files.len() >= self.prune_at {
             // A closed handle's lock ended with it; its record only keeps
@@ -150,22 +143,10 @@ impl Held {
             self.files.retain(|_, (weak, _)| weak.strong_count() > 0);
             self.prune_at = (self.files.len() * 2).max(64);
         }
-        let cell = Cell::default();
+        let slot = Slot::default();
         self.files
-            .insert(key(file), (Arc::downgrade(file), Arc::clone(&cell)));
-        cell
-    }
-
-    fn set(&mut self, file: &Arc<File>, mode: Option<LockMode>) {
-        let value = match mode {
-            None => NONE,
-            Some(LockMode::Shared) => SHARED,
-            Some(LockMode::Exclusive) => EXCLUSIVE,
-        };
-        if mode.is_none() && self.cell(file).is_none() {
-            return;
-        }
-        self.cell_of(file).store(value, Ordering::Relaxed);
+            .insert(key(file), (Arc::downgrade(file), Arc::clone(&slot)));
+        slot
     }
 }
 
@@ -173,38 +154,51 @@ fn key(file: &Arc<File>) -> usize {
     Arc::as_ptr(file) as usize
 }
 
-fn held() -> std::sync::MutexGuard<'static, Held> {
+fn held() -> MutexGuard<'static, Held> {
     HELD.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Makes `duplicate`, a duplicate of `original`'s handle (`try_clone`),
-/// share its whole-file lock record: Windows keeps one lock for both, as
-/// Unix keeps one `flock` lock for duplicated descriptors.
-pub(crate) fn share_lock(original: &Arc<File>, duplicate: &Arc<File>) {
-    let mut held = held();
-    let cell = held.cell_of(original);
-    held.files
-        .insert(key(duplicate), (Arc::downgrade(duplicate), cell));
+fn lock_slot(slot: &Slot) -> MutexGuard<'_, Option<WholeLock>> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `LockFileEx` on the whole file, failing at once when another handle
-/// holds a conflicting lock: `Ok(false)` then.
-fn lock_region(file: &File, mode: LockMode) -> io::Result<bool> {
+/// Makes `duplicate`, a duplicate of `original`'s handle (`try_clone`),
+/// share its lock record: Windows keeps one lock for both, as Unix keeps one
+/// `flock` lock for duplicated descriptors.
+pub(crate) fn share_lock(original: &Arc<File>, duplicate: &Arc<File>) {
+    let mut held = held();
+    let slot = held.slot(original);
+    held.files
+        .insert(key(duplicate), (Arc::downgrade(duplicate), slot));
+}
+
+/// The `OVERLAPPED` that carries a region's first byte.
+fn at(start: u64) -> OVERLAPPED {
+    // SAFETY: OVERLAPPED is a plain C struct for which all zeroes is valid.
+    let mut overlapped: OVERLAPPED = unsafe { std::mem::zeroed() };
+    overlapped.Anonymous.Anonymous.Offset = start as u32;
+    overlapped.Anonymous.Anonymous.OffsetHigh = (start >> 32) as u32;
+    overlapped
+}
+
+/// `LockFileEx` on bytes `start..u64::MAX` of `file`, failing at once when
+/// another handle holds a conflicting lock: `Ok(false)` then.
+fn lock_region(file: &File, start: u64, mode: LockMode) -> io::Result<bool> {
     let mut flags = LOCKFILE_FAIL_IMMEDIATELY;
     if mode == LockMode::Exclusive {
         flags |= LOCKFILE_EXCLUSIVE_LOCK;
     }
-    // SAFETY: a zeroed OVERLAPPED (offset 0, no event) outlives the call,
-    // which completes before it returns (it never waits); the handle is open
-    // while `file` lives.
+    let len = u64::MAX - start;
+    let mut overlapped = at(start);
+    // SAFETY: `overlapped` outlives the call, which completes before it
+    // returns (it never waits); the handle is open while `file` lives.
     let done = unsafe {
-        let mut overlapped: OVERLAPPED = std::mem::zeroed();
         LockFileEx(
             file.as_raw_handle() as HANDLE,
             flags,
             0,
-            u32::MAX,
-            u32::MAX,
+            len as u32,
+            (len >> 32) as u32,
             &mut overlapped,
         )
     };
@@ -219,16 +213,17 @@ fn lock_region(file: &File, mode: LockMode) -> io::Result<bool> {
     }
 }
 
-/// `UnlockFileEx` of the whole-file lock.
-fn unlock_region(file: &File) -> io::Result<()> {
+/// `UnlockFileEx` of the region `lock_region` locked from `start`.
+fn unlock_region(file: &File, start: u64) -> io::Result<()> {
+    let len = u64::MAX - start;
+    let mut overlapped = at(start);
     // SAFETY: as for `lock_region`.
     let done = unsafe {
-        let mut overlapped: OVERLAPPED = std::mem::zeroed();
         UnlockFileEx(
             file.as_raw_handle() as HANDLE,
             0,
-            u32::MAX,
-            u32::MAX,
+            len as u32,
+            (len >> 32) as u32,
             &mut overlapped,
         )
     };
@@ -239,38 +234,45 @@ fn unlock_region(file: &File) -> io::Result<()> {
     }
 }
 
-/// Tries once to lock the whole of `file` in `mode`, never waiting. Held in
-/// `mode` already, nothing changes; held in the other mode, the lock is
-/// released and then taken in `mode` (not atomic; when that fails, `file`
-/// holds nothing, as after a failed `flock` conversion).
-pub(crate) fn try_lock_file(file: &Arc<File>, mode: LockMode) -> io::Result<Attempt> {
-    let mut held = held();
-    match held.mode(file) {
-        Some(current) if current == mode => return Ok(Attempt::Acquired),
-        Some(_) => {
-            held.set(file, None);
-            unlock_region(file)?;
+/// Tries once to lock `file` in `mode` from byte `start` to the end of the
+/// largest file (`start` is 0 but for a PID file, whose record before it
+/// stays readable), never waiting. Held so already, nothing changes; held
+/// otherwise, the lock is released and then taken anew (not atomic; when
+/// that fails, `file` holds nothing, as after a failed `flock` conversion).
+pub(crate) fn try_lock_file(file: &Arc<File>, mode: LockMode, start: u64) -> io::Result<Attempt> {
+    let slot = held().slot(file);
+    let mut current = lock_slot(&slot);
+    let wanted = WholeLock { mode, start };
+    match *current {
+        Some(lock) if lock == wanted => return Ok(Attempt::Acquired),
+        Some(lock) => {
+            *current = None;
+            unlock_region(file, lock.start)?;
         }
         None => {}
     }
-    if lock_region(file, mode)? {
-        held.set(file, Some(mode));
+    if lock_region(file, start, mode)? {
+        *current = Some(wanted);
         Ok(Attempt::Acquired)
     } else {
         Ok(Attempt::Contended)
     }
 }
 
-/// Releases the whole-file lock `file` holds; a file that holds none is
-/// fine.
+/// Releases the lock `file` holds; a file that holds none is fine.
 pub(crate) fn unlock_file(file: &Arc<File>) -> io::Result<()> {
-    let mut held = held();
-    let was_held = held.mode(file).is_some();
-    held.set(file, None);
-    if was_held {
-        unlock_region(file)?;
+    let slot = {
+        let held = held();
+        match held.files.get(&key(file)) {
+            Some((weak, slot)) if weak.strong_count() > 0 => Arc::clone(slot),
+            _ => return Ok(()),
+        }
+    };
+    let mut current = lock_slot(&slot);
+    match current.take() {
+        Some(lock) => unlock_region(file, lock.start),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// What a lock call that may block came back with.

@@ -19,6 +19,9 @@
 //!   implement the wait: the call reports `ERROR_IO_PENDING`, the event is
 //!   never set and `CancelIoEx` finds nothing to cancel.
 //!
+//! - A PID file's lock leaves the record's bytes free, and a duplicated
+//!   handle shares its original's lock (what `sys::windows` builds on top).
+//!
 //! The tests print what they measured (run them with `--nocapture`).
 
 use std::fs::{File, OpenOptions};
@@ -406,4 +409,89 @@ fn a_pending_lock_is_granted_on_release_on_windows_never_under_wine() {
         assert!(!other_can_lock(&path), "the waiter holds the lock");
     }
     waiter.end();
+}
+
+/// `LockFileEx` on `len` bytes from 0, failing at once; the Windows error
+/// when it fails. Released with the handle.
+fn lock_head(file: &File, len: u32) -> Result<(), u32> {
+    // SAFETY: as for `lock_file`.
+    let done = unsafe {
+        let mut overlapped: OVERLAPPED = std::mem::zeroed();
+        LockFileEx(
+            handle(file),
+            LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY,
+            0,
+            len,
+            0,
+            &mut overlapped,
+        )
+    };
+    if done != 0 { Ok(()) } else { Err(last_error()) }
+}
+
+#[test]
+fn a_pid_file_s_lock_leaves_its_record_free_and_excludes_whole_file_lockers() {
+    use crate::backend::Lockable;
+    use crate::backend::whole_file::WholeFile;
+    use crate::bindings::portalocker::filelock::types::LockMode;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.pid");
+    std::fs::write(&path, "1234\ninstance 1\nend\n").unwrap();
+    let file = std::sync::Arc::new(open(&path));
+    // The PID lock's start (`pid_lock`'s record space).
+    let lock = WholeFile::from(&file, 4096);
+    assert_eq!(
+        lock.try_lock(LockMode::Exclusive).unwrap(),
+        crate::backend::Attempt::Acquired
+    );
+    assert!(!other_can_lock(&path), "a whole-file locker got in");
+    // Python portalocker's lock: bytes 0..0xFFFF0000.
+    assert!(
+        lock_head(&open(&path), 0xFFFF_0000).is_err(),
+        "portalocker's range got in"
+    );
+    // No lock on the record's bytes: a mandatory lock there would keep
+    // other handles from reading them on Windows.
+    assert_eq!(lock_head(&open(&path), 4096), Ok(()));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "1234\ninstance 1\nend\n"
+    );
+    lock.unlock().unwrap();
+    assert!(other_can_lock(&path), "the unlock left a lock behind");
+}
+
+#[test]
+fn a_duplicated_handle_shares_its_original_s_lock() {
+    use crate::backend::whole_file::WholeFile;
+    use crate::backend::{Attempt, Lockable};
+    use crate::bindings::portalocker::filelock::types::LockMode;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.lock");
+    let original = std::sync::Arc::new(open(&path));
+    let duplicate = std::sync::Arc::new(original.try_clone().unwrap());
+    super::share_lock(&original, &duplicate);
+    let (original, duplicate) = (WholeFile::of(&original), WholeFile::of(&duplicate));
+    assert_eq!(
+        original.try_lock(LockMode::Exclusive).unwrap(),
+        Attempt::Acquired
+    );
+    assert_eq!(
+        duplicate.try_lock(LockMode::Exclusive).unwrap(),
+        Attempt::Acquired,
+        "the duplicate's lock in the held mode"
+    );
+    assert_eq!(
+        duplicate.try_lock(LockMode::Shared).unwrap(),
+        Attempt::Acquired,
+        "a downgrade through the duplicate"
+    );
+    assert!(!other_can_lock(&path));
+    duplicate.unlock().unwrap();
+    assert!(other_can_lock(&path), "one unlock ends the shared lock");
+    original
+        .unlock()
+        .expect("unlocking what the duplicate released");
 }
