@@ -345,6 +345,26 @@ def _unlock(fd: int) -> None:
     _drop_lock(record)
 
 
+class _Builtin:
+    """A function that, like CPython's builtin `fcntl.flock`, is no
+    descriptor: stored as a class attribute (portalocker's
+    `FlockLocker.locker = fcntl.flock`) it stays itself and never binds
+    `self`."""
+
+    def __init__(self, function: Any) -> None:
+        self.__wrapped__ = function
+        self.__name__ = function.__name__
+        self.__qualname__ = function.__qualname__
+        self.__doc__ = function.__doc__
+        self.__module__ = "fcntl"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__wrapped__(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<built-in function {self.__name__}>"
+
+
 def flock(fd: Any, operation: int) -> None:
     """Locks (`LOCK_SH`, `LOCK_EX`, with `LOCK_NB` to fail instead of
     waiting) or unlocks (`LOCK_UN`) the file open as `fd` (an int, or an
@@ -383,3 +403,8 @@ def fcntl(fd: Any, cmd: int, arg: Any = 0) -> Any:
     if cmd in (F_SETFL, F_SETFD):
         return 0
     raise OSError(errno.EINVAL, f"fcntl command {cmd} is not supported on WASI")
+
+
+flock = _Builtin(flock)
+lockf = _Builtin(lockf)
+fcntl = _Builtin(fcntl)
