@@ -166,6 +166,8 @@ mod atomic;
 mod bindings;
 mod error;
 mod flags;
+#[cfg(all(target_env = "p2", portalocker_std_file))]
+pub mod fs4;
 mod guard;
 mod handle;
 mod lock;
@@ -178,8 +180,6 @@ mod request;
 mod semaphore;
 #[cfg(all(target_env = "p2", portalocker_std_file))]
 pub mod std_file;
-#[cfg(all(target_env = "p2", portalocker_std_file))]
-pub mod fs4;
 mod temporary;
 
 pub use atomic::{AtomicFile, AtomicWrite, open_atomic};

@@ -112,7 +112,7 @@ def hold(library: str, path: str, shared: bool, lockf: bool, timeout: Optional[f
         flags = portalocker.LockFlags.SHARED if shared else portalocker.LockFlags.EXCLUSIVE
         if timeout is not None:
             flags |= portalocker.LockFlags.NON_BLOCKING
-        lock = portalocker.Lock(path, mode="r" if shared else "a", flags=flags,
+        lock = portalocker.Lock(path, mode="a", flags=flags,
                                 timeout=timeout, check_interval=0.02,
                                 fail_when_locked=timeout == 0)
         try:

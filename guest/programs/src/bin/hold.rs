@@ -135,7 +135,10 @@ fn parse() -> Request {
         usage(USAGE, "semaphore slots and PID files are exclusive");
     }
     if layer == Layer::Fs4 && timeout.is_some_and(|t| !t.is_zero()) {
-        usage(USAGE, "fs4's FileExt has no timed lock: use --try or --layer std");
+        usage(
+            USAGE,
+            "fs4's FileExt has no timed lock: use --try or --layer std",
+        );
     }
     let Ok(millis) = millis.parse() else {
         usage(USAGE, "MILLIS is a number of milliseconds");

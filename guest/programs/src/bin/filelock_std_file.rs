@@ -1,4 +1,4 @@
-//! `existing_std_file`
+//! `filelock_std_file`
 //!
 //! Locks on `std::fs::File`s, as existing std code opens them, through
 //! `FileLockExt` and the fs4-compatible `fs4::FileExt`: two `File`s opened
