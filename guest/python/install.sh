@@ -11,17 +11,6 @@ set -euo pipefail
 
 COMPONENTIZE_PY_VERSION=0.25.1
 SETUPTOOLS_VERSION=80.9.0
-# What the `existing` guest runs unmodified, and what runs portalocker's tests.
-GUEST_WHEELS=(
-    portalocker==4.4.2
-    filelock==4.3.1
-    pytest==9.2.0
-    pluggy==1.7.0
-    iniconfig==2.3.1
-    packaging==26.3
-    pygments==2.21.0
-)
-PORTALOCKER_SDIST=portalocker==4.4.2
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 dir=${PORTALOCKER_TOOLCHAINS:-$repo/target/toolchains}/python
@@ -29,9 +18,17 @@ dir=${PORTALOCKER_TOOLCHAINS:-$repo/target/toolchains}/python
 die() { echo "error: $*" >&2; exit 1; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# The stamp names everything installed; a change to any pin reinstalls.
-fcntl_version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$here/portalocker-wasi-fcntl/pyproject.toml")
-stamp="componentize-py==$COMPONENTIZE_PY_VERSION setuptools==$SETUPTOOLS_VERSION portalocker-wasi-fcntl==$fcntl_version ${GUEST_WHEELS[*]} sdist:$PORTALOCKER_SDIST"
+# portalocker-wasi-fcntl's sources, without what a build leaves beside them.
+fcntl_sources=(pyproject.toml fcntl.py portalocker_wasi_fcntl/__init__.py)
+fcntl_digest=$(cd "$here/portalocker-wasi-fcntl" && cat "${fcntl_sources[@]}" | sha256sum | cut -c1-16)
+# What the `existing` guest vendors (pinned there), and the version of
+# portalocker whose source release holds its test suite.
+requirements=$here/existing/requirements.txt
+portalocker_version=$(sed -n 's/^portalocker==//p' "$requirements")
+[[ -n $portalocker_version ]] || die "$requirements pins no portalocker version"
+# The stamp names everything installed; a change to any pin, or to our
+# package's sources, reinstalls.
+stamp="componentize-py==$COMPONENTIZE_PY_VERSION setuptools==$SETUPTOOLS_VERSION portalocker-wasi-fcntl@$fcntl_digest $(grep -v '^#' "$requirements" | tr '\n' ' ')"
 if [[ -f $dir/installed ]] && [[ $(cat "$dir/installed") == "$stamp" ]]; then
     exit 0
 fi
@@ -62,18 +59,20 @@ pip=("$dir/bin/pip" --quiet --disable-pip-version-check)
 "${pip[@]}" install --only-binary=:all: "setuptools==$SETUPTOOLS_VERSION" ||
     die "pip install setuptools==$SETUPTOOLS_VERSION failed"
 
-# Our `fcntl` for guests, built from a copy (a build writes into its source).
+# Our `fcntl` for guests, built from a copy of its sources (a build writes
+# into its folder, and must not pick up an earlier build's leftovers).
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cp -r "$here/portalocker-wasi-fcntl" "$tmp/"
-"${pip[@]}" install --no-build-isolation --no-deps "$tmp/portalocker-wasi-fcntl" ||
+mkdir "$tmp/portalocker-wasi-fcntl"
+tar -C "$here/portalocker-wasi-fcntl" -cf - "${fcntl_sources[@]}" | tar -C "$tmp/portalocker-wasi-fcntl" -xf -
+"${pip[@]}" install --force-reinstall --no-build-isolation --no-deps "$tmp/portalocker-wasi-fcntl" ||
     die "pip install guest/python/portalocker-wasi-fcntl failed"
 
 # Pure-Python wheels for the guest's CPython (3.14), whatever runs pip here.
 "${pip[@]}" download --no-deps --only-binary=:all: --python-version 3.14 --implementation py \
-    --abi none --platform any -d "$dir/wheels" "${GUEST_WHEELS[@]}" ||
-    die "pip download ${GUEST_WHEELS[*]} failed"
+    --abi none --platform any -d "$dir/wheels" -r "$requirements" ||
+    die "pip download -r guest/python/existing/requirements.txt failed"
 # portalocker's tests are only in its source release.
-"${pip[@]}" download --no-deps --no-binary portalocker -d "$dir/wheels" "$PORTALOCKER_SDIST" ||
-    die "pip download --no-binary portalocker $PORTALOCKER_SDIST failed"
+"${pip[@]}" download --no-deps --no-binary portalocker -d "$dir/wheels" "portalocker==$portalocker_version" ||
+    die "pip download --no-binary portalocker portalocker==$portalocker_version failed"
 echo "$stamp" >"$dir/installed"

@@ -254,12 +254,13 @@ fn portalocker_test_suite_passes_in_guest() {
             .find_map(|part| part.strip_suffix(what)?.trim().parse().ok())
             .unwrap_or_else(|| panic!("no `{what}` count in {line:?}"))
     };
-    assert_eq!(count("failed"), 0, "{line}\n{stdout}");
-    // 286 of portalocker 4.4.2's tests apply inside one guest; far fewer
-    // passing means that tests were skipped or not collected.
+    assert_eq!(count("failed") + count("errors"), 0, "{line}\n{stdout}");
+    // 287 of portalocker 4.4.2's tests apply inside one guest (3 more skip
+    // themselves off Windows or without `os.chflags`); fewer passing means
+    // that tests were skipped or not collected.
     let passed = count("passed");
     assert!(
-        passed >= 280,
+        passed >= 287,
         "only {passed} of portalocker's tests passed: {line}"
     );
 }

@@ -25,16 +25,22 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/app"
 # The libraries as PyPI ships them (pinned in install.sh), offline, and our
-# `fcntl`, the way a guest author adds it to an app (from a copy, since
-# building a package writes into its source).
-cp -r "$here/../portalocker-wasi-fcntl" "$tmp/"
+# `fcntl`, the way a guest author adds it to an app (from a copy of its
+# sources: building a package writes into its folder, and must not pick up an
+# earlier build's leftovers).
+mkdir "$tmp/portalocker-wasi-fcntl"
+tar -C "$here/../portalocker-wasi-fcntl" -cf - pyproject.toml fcntl.py portalocker_wasi_fcntl/__init__.py |
+    tar -C "$tmp/portalocker-wasi-fcntl" -xf -
 "$dir/bin/pip" install --quiet --disable-pip-version-check --no-index --find-links "$dir/wheels" \
     --no-build-isolation --no-deps --target "$tmp/app" \
-    portalocker==4.4.2 filelock==4.3.1 pytest==9.2.0 pluggy==1.7.0 iniconfig==2.3.1 \
-    packaging==26.3 pygments==2.21.0 "$tmp/portalocker-wasi-fcntl"
+    -r "$here/requirements.txt" "$tmp/portalocker-wasi-fcntl" || {
+    echo "error: python toolchain not found with the wheels pinned in requirements.txt; run guest/python/install.sh" >&2
+    exit 1
+}
 # portalocker's test suite, as its source release has it.
-tar -xzf "$dir/wheels/portalocker-4.4.2.tar.gz" -C "$tmp" portalocker-4.4.2/portalocker_tests
-mv "$tmp/portalocker-4.4.2/portalocker_tests" "$tmp/app/"
+version=$(sed -n 's/^portalocker==//p' "$here/requirements.txt")
+tar -xzf "$dir/wheels/portalocker-$version.tar.gz" -C "$tmp" "portalocker-$version/portalocker_tests"
+mv "$tmp/portalocker-$version/portalocker_tests" "$tmp/app/"
 cp "$here"/*.py "$tmp/app/"
 cd "$tmp"
 env -u VIRTUAL_ENV "$dir/bin/componentize-py" --quiet \

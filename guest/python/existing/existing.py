@@ -15,7 +15,8 @@ they import. Commands (paths are guest paths; `/` is preopened):
   `fcntl.flock` (or `fcntl.lockf`) on `os.open(PATH)`.
 * `checks`: the `fcntl` module's semantics, checked inside the guest.
 * `suite DIR`: runs portalocker's own tests (bundled by the build) with
-  pytest in DIR, and prints `suite: P passed, F failed, S skipped`.
+  pytest in DIR, and prints `suite: P passed, F failed, E errors, S skipped,
+  D deselected`.
 
 Failures print `error: already-locked` (exit 2), `error: timed-out` (exit 3)
 or `error: <exception>` (exit 1).

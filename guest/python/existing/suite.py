@@ -7,7 +7,9 @@ only what was imported then and the guest's preopens. So this module, at
 build time, imports pytest (every `_pytest` module) and the standard library
 modules pytest and the tests import on the way, and reads the test files of
 `portalocker_tests` (portalocker 4.4.2's, from its source release) into
-`SOURCES`. At run time `run` writes them into DIR and runs pytest there.
+`SOURCES`. At run time `run` writes them into DIR, runs pytest there and prints
+`suite: P passed, F failed, E errors, S skipped, D deselected`, the counts of
+pytest's own summary line.
 
 `EXCLUDED` lists what cannot apply inside one guest, with the reason; the
 rest must pass.
@@ -23,7 +25,8 @@ import _pytest
 import pytest
 
 #: What cannot apply inside one guest, by reason: whole test files and single
-#: tests (`file::test`, every parametrization).
+#: tests (`file::test`, every parametrization, or `file::test[param]`, that
+#: one). Each single test here fails in a guest for its reason.
 EXCLUDED: Dict[str, List[str]] = {
     "other processes (multiprocessing, subprocess, fork): a guest has none": [
         "test_multiprocess.py",
@@ -64,7 +67,7 @@ EXCLUDED: Dict[str, List[str]] = {
         "test_write_mode_semantics.py::test_binary_write_mode_positioned_writes",
     ],
     "lockf's process-wide records: here lockf locks per open file, as flock": [
-        "test_mechanisms.py::test_locker_mechanism",
+        "test_mechanisms.py::test_locker_mechanism[lockf]",
     ],
     "os.umask, and symbolic links to absolute paths, which WASI lacks": [
         "test_open_atomic.py::test_open_atomic_never_touches_the_process_umask",
@@ -120,13 +123,12 @@ SOURCES = _sources()
 
 
 class _Outcomes:
-    """A pytest plugin that leaves out the `excluded` tests and counts the
-    outcomes of the others."""
+    """A pytest plugin that leaves out the `excluded` tests and keeps the
+    counts pytest's own summary line shows."""
 
     def __init__(self, excluded: List[str]) -> None:
         self.excluded = [name for name in excluded if "::" in name]
-        self.counts = {"passed": 0, "failed": 0, "skipped": 0}
-        self.failed: List[str] = []
+        self.counts: Dict[str, int] = {}
 
     def pytest_collection_modifyitems(self, config, items) -> None:
         def left_out(item) -> bool:
@@ -137,11 +139,10 @@ class _Outcomes:
         items[:] = [item for item in items if not left_out(item)]
         config.hook.pytest_deselected(items=deselected)
 
-    def pytest_runtest_logreport(self, report) -> None:
-        if report.when == "call" or report.outcome != "passed":
-            if report.outcome == "failed":
-                self.failed.append(report.nodeid)
-            self.counts[report.outcome] += 1
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        # What the summary line counts: tests, and skips at collection too.
+        self.counts = {outcome: len(terminalreporter.stats.get(outcome, []))
+                       for outcome in ("passed", "failed", "error", "skipped", "deselected")}
 
 
 def run(directory: str) -> int:
@@ -160,7 +161,7 @@ def run(directory: str) -> int:
         print(f"excluded ({len(names)}): {reason}")
     sys.path.insert(0, directory)
     outcomes = _Outcomes(excluded)
-    args = [tests, "-q", "-rfE", "--capture=sys", "--color=no", "--code-highlight=no", "-p", "no:cacheprovider",
+    args = [tests, "-q", "-rfEs", "--capture=sys", "--color=no", "--code-highlight=no", "-p", "no:cacheprovider",
             "-p", "no:faulthandler", "--rootdir", directory, "-o", "addopts=",
             # Without it pytest asks for os.getuid, which WASI lacks.
             f"--basetemp={os.path.join(directory, 'tmp')}",
@@ -169,5 +170,7 @@ def run(directory: str) -> int:
     args += [f"--ignore={os.path.join(tests, name)}" for name in excluded if "::" not in name]
     code = pytest.main(args, plugins=[outcomes])
     c = outcomes.counts
-    print(f"suite: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped")
-    return 0 if code == 0 and not outcomes.failed else 1
+    print(f"suite: {c.get('passed', 0)} passed, {c.get('failed', 0)} failed, "
+          f"{c.get('error', 0)} errors, {c.get('skipped', 0)} skipped, "
+          f"{c.get('deselected', 0)} deselected")
+    return 0 if code == 0 and c and not c["failed"] and not c["error"] else 1
