@@ -13,7 +13,8 @@
 //! version, so that an unverified layout is never used.
 //!
 //! `PORTALOCKER_WASI_SDK_VERSION=NN` states the version instead, for builds
-//! that link a wasi-libc of their own (`-C link-self-contained=no`).
+//! that link a wasi-libc of their own (`-C link-self-contained=no`, which
+//! without it fails the build: the bundled `libc.a` says nothing of theirs).
 //! Building without the `std-file` feature skips all of this.
 
 use std::path::PathBuf;
@@ -40,6 +41,11 @@ fn main() {
                 "PORTALOCKER_WASI_SDK_VERSION={stated:?} is not a wasi-sdk major version (such as 30)"
             ))
         }),
+        Err(_) if links_own_libc() => fail(
+            "the build links a wasi-libc of its own (`-C link-self-contained=no`), whose \
+             version this script cannot see; set PORTALOCKER_WASI_SDK_VERSION to its wasi-sdk \
+             major version",
+        ),
         Err(_) => bundled_version(),
     };
     if !SUPPORTED.contains(&version) {
@@ -98,6 +104,25 @@ fn bundled_version() -> u32 {
         .unwrap_or_else(|_| fail(&format!("{} names no wasi-sdk version", libc.display())))
 }
 
+/// Whether the build's rustc flags leave out the target's bundled libc
+/// (`-C link-self-contained=no`), so that another one is linked.
+fn links_own_libc() -> bool {
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let flags: Vec<&str> = flags.split('\x1f').collect();
+    // `-Clink-self-contained=no`, or `-C` and `link-self-contained=no`.
+    flags.iter().enumerate().any(|(i, flag)| {
+        let option = match flag.strip_prefix("-C") {
+            Some("") => flags.get(i + 1).copied().unwrap_or_default(),
+            Some(option) => option,
+            None => return false,
+        };
+        matches!(
+            option.strip_prefix("link-self-contained="),
+            Some("no" | "n" | "off" | "false")
+        )
+    })
+}
+
 /// The offset of the first `needle` in `haystack`.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
@@ -105,8 +130,10 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Stops the build with `reason` and what to do about it.
 fn fail(reason: &str) -> ! {
-    panic!(
-        "portalocker-guest: `std::fs::File` locking (feature `std-file`) cannot be built: \
-         {reason}. Build with `default-features = false` to leave it out."
-    )
+    println!(
+        "cargo::error=`std::fs::File` locking (feature `std-file`) cannot be \
+         built: {reason}. Build with `default-features = false` to leave it out."
+    );
+    // Cargo fails the build after an error line, and shows just that line.
+    std::process::exit(0)
 }
