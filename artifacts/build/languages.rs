@@ -76,12 +76,21 @@ pub const LANGUAGES: [Language; 3] = [
         name: "c",
         title: "C",
         folder: "c",
-        guests: &[Guest {
-            name: "hold",
-            doc: "The `hold` guest written in C",
-            folder: "c",
-            installed: "adapter.version",
-        }],
+        guests: &[
+            Guest {
+                name: "hold",
+                doc: "The `hold` guest written in C",
+                folder: "c",
+                installed: "adapter.version",
+            },
+            Guest {
+                name: "existing",
+                doc: "The C guest calling plain `flock(2)` on descriptors from `open` and \
+                      `fopen`, with `guest/c/flock/portalocker_flock.c` linked in",
+                folder: "c/existing",
+                installed: "adapter.version",
+            },
+        ],
     },
 ];
 

@@ -1,12 +1,13 @@
 //! Existing code locks unchanged: a Rust guest's `std::fs::File` (through
-//! `FileLockExt` and the fs4-compatible `fs4::FileExt`), and a Python guest
+//! `FileLockExt` and the fs4-compatible `fs4::FileExt`), a Python guest
 //! running portalocker 4.4.2 and filelock 4.3.1 from PyPI, unmodified, over
-//! our `fcntl` module (`guest/python/portalocker-wasi-fcntl`). Each excludes
-//! native `flock(1)` and the other guests, and theirs exclude it; portalocker's
-//! own test suite runs inside a Python guest.
+//! our `fcntl` module (`guest/python/portalocker-wasi-fcntl`), and a C guest
+//! calling plain `flock(2)` (`guest/c/flock/portalocker_flock.c`). Each
+//! excludes native `flock(1)` and the other guests, and theirs exclude it;
+//! portalocker's own test suite runs inside a Python guest.
 //!
-//! The Python guest needs the Python toolchain (`guest/python/install.sh`);
-//! without it its tests are ignored, with that reason (CI requires it).
+//! The Python and C guests need their toolchains (`guest/<language>/install.sh`);
+//! without one its tests are ignored, with that reason (CI requires them).
 
 use std::time::Duration;
 
@@ -262,5 +263,54 @@ fn portalocker_test_suite_passes_in_guest() {
     assert!(
         passed >= 287,
         "only {passed} of portalocker's tests passed: {line}"
+    );
+}
+
+/// The C `existing` guest.
+fn c() -> &'static str {
+    guests::C_EXISTING.expect("built")
+}
+
+#[test]
+#[cfg_attr(
+    not(has_c_existing),
+    ignore = "the C toolchain is not installed: run guest/c/install.sh"
+)]
+fn c_flock_semantics_in_guest() {
+    Sandbox::new()
+        .run(c(), &["checks"])
+        .assert_success()
+        .assert_line("lock through fileno(fopen()): ok")
+        .assert_line("file replaced since it was opened: ok")
+        .assert_line("ok");
+}
+
+#[test]
+#[cfg_attr(
+    not(has_c_existing),
+    ignore = "the C toolchain is not installed: run guest/c/install.sh"
+)]
+fn c_flock_excludes_native_and_rust() {
+    for (options, shared) in [(&[][..], false), (&["--shared"][..], true)] {
+        let args: Vec<&str> = std::iter::once("flock")
+            .chain(options.iter().copied())
+            .chain(["--until", "gate", "x.lock"])
+            .collect();
+        holds_against_native_and_rust((c(), &args), shared, &format!("C's flock {options:?}"));
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(has_c_existing),
+    ignore = "the C toolchain is not installed: run guest/c/install.sh"
+)]
+fn c_flock_waits_for_native_and_rust() {
+    blocked_by_rust_and_native(c(), &["flock"], false);
+    waits_for_native(
+        &Sandbox::new(),
+        c(),
+        &["flock", "x.lock"],
+        "C's blocking flock",
     );
 }
