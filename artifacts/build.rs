@@ -1,11 +1,13 @@
 //! Builds the guest components of this repository, in the style of
 //! wasmtime's `test-programs/artifacts`: every Rust guest in `guest/programs`
-//! (for `wasm32-wasip2`, with a nested cargo), and the `hold` guest of every
-//! other language whose toolchain is installed. It generates:
+//! (for `wasm32-wasip2`, with a nested cargo), the `hold` guest of every
+//! other language whose toolchain is installed, and the SQLite guest when the
+//! C toolchain (with SQLite) is. It generates:
 //!
 //! - `guests.rs`: a path constant per guest, `foreach_scenario!`, and an
-//!   `Option` per language guest;
-//! - `examples.rs`: the example guests' bytes, which the CLI embeds.
+//!   `Option` per language guest and for SQLite;
+//! - `examples.rs`: the example guests' bytes, which the CLI embeds (the
+//!   `sqlite` example when it was built).
 //!
 //! The languages that were built are passed on to dependents' build scripts
 //! as `DEP_PORTALOCKER_ARTIFACTS_LANGUAGES` (this package `links` to nothing
@@ -44,6 +46,13 @@ const EXAMPLES: [(&str, &str); 3] = [
     ),
 ];
 
+/// What the `sqlite` example guest does.
+const SQLITE_EXAMPLE: &str = "`sqlite [--no-lock] [--timeout MS] [--repeat N] [--keep-going] \
+    [--timing] DB SQL...`: SQLite (C, `guest/sqlite/`) with the `portalocker` VFS, whose locks \
+    are byte-range locks on the bytes native SQLite locks: opens the database DB and runs each \
+    SQL argument, printing the rows `|`-separated. Exit code 5 when the database stayed locked, \
+    1 on any other error.";
+
 fn main() {
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
     let guests = rust::build_guests();
@@ -71,7 +80,8 @@ fn main() {
     .unwrap();
     let mut built_languages = Vec::new();
     for language in &languages::LANGUAGES {
-        let built = languages::build_language_guest(language, &out_dir);
+        let out = out_dir.join(format!("{}_hold.wasm", language.name));
+        let built = languages::build_language_guest(language, out);
         if built.is_some() {
             built_languages.push(language.name);
         }
@@ -84,6 +94,16 @@ fn main() {
         )
         .unwrap();
     }
+    let sqlite = languages::build_language_guest(&languages::SQLITE, out_dir.join("sqlite.wasm"));
+    if sqlite.is_some() {
+        built_languages.push(languages::SQLITE.name);
+    }
+    writeln!(
+        code,
+        "/// The SQLite guest (`guest/sqlite/`), when the C toolchain with SQLite was found.\npub const SQLITE: Option<&str> = {:?};",
+        sqlite.as_ref().map(|path| path.display().to_string())
+    )
+    .unwrap();
     std::fs::write(out_dir.join("guests.rs"), code).expect("write guests.rs");
     println!("cargo::metadata=languages={}", built_languages.join(","));
 
@@ -103,14 +123,30 @@ fn main() {
         )
         .unwrap();
     }
+    let mut all: Vec<String> = EXAMPLES
+        .iter()
+        .map(|(name, _)| format!("({name:?}, {})", name.to_uppercase()))
+        .collect();
+    if let Some(path) = &sqlite {
+        writeln!(
+            examples,
+            "/// The `sqlite` example's bytes.\nconst SQLITE_BYTES: &[u8] = include_bytes!({:?});",
+            path.display().to_string()
+        )
+        .unwrap();
+        all.push("(\"sqlite\", SQLITE_BYTES)".to_owned());
+    }
+    writeln!(
+        examples,
+        "/// {SQLITE_EXAMPLE} Embedded when the C toolchain (`guest/c/install.sh`) was installed at \
+         build time.\npub const SQLITE: Option<&[u8]> = {};",
+        if sqlite.is_some() { "Some(SQLITE_BYTES)" } else { "None" }
+    )
+    .unwrap();
     writeln!(
         examples,
         "/// Every example guest by the name `portalocker run` knows it by.\npub const ALL: &[(&str, &[u8])] = &[{}];",
-        EXAMPLES
-            .iter()
-            .map(|(name, _)| format!("({name:?}, {})", name.to_uppercase()))
-            .collect::<Vec<_>>()
-            .join(", ")
+        all.join(", ")
     )
     .unwrap();
     std::fs::write(out_dir.join("examples.rs"), examples).expect("write examples.rs");

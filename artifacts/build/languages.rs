@@ -1,53 +1,85 @@
-//! The guests written in other languages (Python, JavaScript, C), each built
-//! by its own `guest/<folder>/build.sh` when its toolchain is installed.
+//! The guests written in other languages, each built by its own
+//! `guest/<folder>/build.sh` when its toolchain is installed: the `hold`
+//! guest in Python, JavaScript and C, and SQLite (C, with the
+//! `portalocker` VFS over `range-lock`).
 
 /// A guest written in another language, built by its own script.
 pub struct Language {
     /// The name in constants and `cfg`s, and in `PORTALOCKER_REQUIRE_LANGUAGES`.
     pub name: &'static str,
-    /// The language's name in prose.
+    /// The guest's name in prose.
     pub title: &'static str,
     /// Its folder under `guest/`.
     folder: &'static str,
+    /// The folder of the toolchain it is built with, under
+    /// `$PORTALOCKER_TOOLCHAINS` (installed by `guest/<toolchain>/install.sh`).
+    toolchain: &'static str,
     /// A file its `install.sh` writes, in the toolchain directory: watched
     /// (instead of the whole toolchain, thousands of files) so that
     /// installing the toolchain rebuilds the guest.
     installed: &'static str,
+    /// Other names in `PORTALOCKER_REQUIRE_LANGUAGES` that require it (the
+    /// language of its toolchain).
+    required_by: &'static [&'static str],
+    /// What is missing without it.
+    without: &'static str,
 }
 
-/// The guests in other languages (see `guest/<folder>/build.sh`).
+/// The `hold` guests in other languages (see `guest/<folder>/build.sh`).
 pub const LANGUAGES: [Language; 3] = [
     Language {
         name: "python",
         title: "Python",
         folder: "python",
+        toolchain: "python",
         installed: "bin/componentize-py",
+        required_by: &[],
+        without: "its cross-language tests are ignored",
     },
     Language {
         name: "javascript",
         title: "JavaScript",
         folder: "js",
+        toolchain: "js",
         installed: ".installed",
+        required_by: &[],
+        without: "its cross-language tests are ignored",
     },
     Language {
         name: "c",
         title: "C",
         folder: "c",
+        toolchain: "c",
         installed: "adapter.version",
+        required_by: &[],
+        without: "its cross-language tests are ignored",
     },
 ];
+
+/// SQLite with the `portalocker` VFS (`guest/sqlite/build.sh`), built with
+/// the C toolchain, whose `install.sh` also fetches SQLite.
+pub const SQLITE: Language = Language {
+    name: "sqlite",
+    title: "SQLite",
+    folder: "sqlite",
+    toolchain: "c",
+    installed: "sqlite.version",
+    required_by: &["c"],
+    without: "its tests are ignored and the CLI has no `sqlite` example",
+};
 
 /// What `build.sh` prints when the language's toolchain is not installed.
 const NO_TOOLCHAIN: &str = "toolchain not found";
 
-/// Builds `language`'s `hold` guest with `guest/<folder>/build.sh`, or
+/// Builds `language`'s guest with `guest/<folder>/build.sh` into `out`, or
 /// returns `None` when its toolchain is not installed, unless
 /// `PORTALOCKER_REQUIRE_LANGUAGES` (a comma-separated list, or `all`) names
-/// it: then a missing toolchain fails the build, loudly. A guest whose
-/// toolchain is there but that fails to build always fails the build.
+/// it (or the language of its toolchain): then a missing toolchain fails the
+/// build, loudly. A guest whose toolchain is there but that fails to build
+/// always fails the build.
 pub fn build_language_guest(
     language: &Language,
-    out_dir: &std::path::Path,
+    out: std::path::PathBuf,
 ) -> Option<std::path::PathBuf> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -57,7 +89,7 @@ pub fn build_language_guest(
     let toolchain = std::env::var_os("PORTALOCKER_TOOLCHAINS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join("target").join("toolchains"))
-        .join(language.folder);
+        .join(language.toolchain);
     println!("cargo::rerun-if-changed={}", folder.display());
     println!(
         "cargo::rerun-if-changed={}",
@@ -68,7 +100,8 @@ pub fn build_language_guest(
     let required = std::env::var("PORTALOCKER_REQUIRE_LANGUAGES").unwrap_or_default();
     let required = required
         .split(',')
-        .any(|name| name.trim() == "all" || name.trim() == language.name);
+        .map(str::trim)
+        .any(|name| name == "all" || name == language.name || language.required_by.contains(&name));
     let script = folder.join("build.sh");
     if !script.is_file() && !required {
         println!(
@@ -77,7 +110,6 @@ pub fn build_language_guest(
         );
         return None;
     }
-    let out = out_dir.join(format!("{}_hold.wasm", language.name));
     let output = std::process::Command::new("bash")
         .arg(&script)
         .arg(&out)
@@ -90,8 +122,8 @@ pub fn build_language_guest(
     if stderr.contains(NO_TOOLCHAIN) && !required {
         println!(
             "cargo::warning=the {} guest is not built: its toolchain is not installed \
-             (run guest/{}/install.sh); its cross-language tests are ignored",
-            language.title, language.folder
+             (run guest/{}/install.sh); {}",
+            language.title, language.toolchain, language.without
         );
         return None;
     }

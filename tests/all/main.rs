@@ -11,6 +11,8 @@ mod hygiene;
 mod instances;
 mod native_interop;
 mod policy;
+mod range_lock;
 mod requests;
 mod scenarios;
+mod sqlite;
 mod torture;

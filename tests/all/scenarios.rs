@@ -13,6 +13,7 @@ use portalocker_tests::{Flavour, Sandbox, guests};
 use crate::attacks::*;
 use crate::faults::*;
 use crate::policy::*;
+use crate::range_lock::*;
 use crate::requests::*;
 
 /// The scenarios under the sync linker.
