@@ -1,4 +1,4 @@
-//! `cargo run -p portalocker-tests --bin bench [-- --quick] [--only P1..P6] [--write DIR]`:
+//! `cargo run -p portalocker-tests --bin bench [-- --quick] [--only P1..P6|R1..R3] [--write DIR]`:
 //! measures each performance figure side by side with its native baseline,
 //! in the same run, and prints a table with the ratios. With `--write DIR`
 //! it also writes `DIR/bench.md` (the table) and `DIR/bench.svg` (a plot).
@@ -13,8 +13,16 @@
 //! - P5 cold path: instantiate a pre-compiled guest and take its first lock.
 //! - P6 fairness: how evenly 8 contenders share one lock (most ÷ fewest
 //!   turns), guests with and without the host's queue, beside native flock.
+//! - R1 range lock cost: guest `range-lock` lock+unlock ÷ native
+//!   `F_OFD_SETLK` lock+unlock (`range_figures.rs`).
+//! - R2 SQLite: write transactions in the SQLite guest ÷ the same SQLite
+//!   built natively, on the same database (`range_figures.rs`).
+//! - R3 range hand-off: a native holder's unlock → a waiting guest's
+//!   `range-lock.lock` returning, sync and async linker ÷ native
+//!   `F_OFD_SETLKW` (`range_figures.rs`).
 
 mod figures;
+mod range_figures;
 mod report;
 mod stats;
 
@@ -31,6 +39,8 @@ pub struct Size {
     pub handoffs: usize,
     /// Guests waiting at once in P4.
     pub waiters: usize,
+    /// SQLite write transactions per run in R2.
+    pub transactions: u32,
 }
 
 fn main() {
@@ -40,6 +50,7 @@ fn main() {
         repeats: 7,
         handoffs: 100,
         waiters: 1000,
+        transactions: 100,
     };
     let mut write: Option<PathBuf> = None;
     let mut only: Option<String> = None;
@@ -51,10 +62,11 @@ fn main() {
                     repeats: 3,
                     handoffs: 15,
                     waiters: 50,
+                    transactions: 20,
                 }
             }
             "--write" => write = Some(PathBuf::from(args.next().expect("--write DIR"))),
-            "--only" => only = Some(args.next().expect("--only P1..P6").to_uppercase()),
+            "--only" => only = Some(args.next().expect("--only P1..P6|R1..R3").to_uppercase()),
             other => {
                 eprintln!(
                     "error: unknown argument `{other}` (expected --quick, --only FIGURE, --write DIR)"
@@ -63,7 +75,8 @@ fn main() {
             }
         }
     }
-    let rows = figures::all(size, only.as_deref());
+    let mut rows = figures::all(size, only.as_deref());
+    rows.extend(range_figures::all(size, only.as_deref()));
     let table = report::table(&rows);
     println!("{table}");
     if let Some(dir) = write {
