@@ -40,9 +40,9 @@ use crate::bindings::portalocker::filelock::range_lock::{self, ByteRange, Confli
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
 use crate::ctx::FileLockCtxView;
 use crate::error::{LockFailure, file_error};
-use crate::policy::RangeReservation;
+use crate::policy::{RangeReservation, WaitBudget};
 use crate::request::Request;
-use crate::wait::{self, Patience};
+use crate::wait::{self, Patience, WaitPolicy};
 
 /// A range lock admitted by the policy, with the room it needs reserved.
 struct Admitted {
@@ -111,8 +111,8 @@ impl Admitted {
     async fn acquire(
         self,
         patience: Patience,
-        policy: wait::WaitPolicy,
-        budget: crate::policy::WaitBudget,
+        policy: WaitPolicy,
+        budget: WaitBudget,
     ) -> Result<(), LockError> {
         wait::acquire(
             &self.target,
