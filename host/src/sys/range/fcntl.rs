@@ -117,9 +117,11 @@ pub(crate) fn get(
 ) -> io::Result<Option<Conflict>> {
     let mut lock = record(span, Some(mode))?;
     call(file, commands.get, &mut lock)?;
-    let mode = match libc::c_int::from(lock.l_type) {
-        libc::F_RDLCK => LockMode::Shared,
-        libc::F_WRLCK => LockMode::Exclusive,
+    // `l_type` is a `c_short`, the constants a `c_int` or a `c_short`
+    // depending on the system: compare in `l_type`'s terms.
+    let mode = match lock.l_type {
+        held if held == lock_type(Some(LockMode::Shared)) => LockMode::Shared,
+        held if held == lock_type(Some(LockMode::Exclusive)) => LockMode::Exclusive,
         _ => return Ok(None),
     };
     let start = u64::try_from(lock.l_start).unwrap_or(0).min(TO_END - 1);
