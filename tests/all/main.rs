@@ -8,15 +8,19 @@ mod attacks;
 mod counter;
 mod cross_language;
 mod embedder;
+mod existing_code;
 mod faults;
+mod holding;
 // Counts descriptors and threads in /proc.
 #[cfg(target_os = "linux")]
 mod hygiene;
 mod instances;
 mod native_interop;
 mod policy;
+mod range_lock;
 mod replaced;
 mod requests;
 mod scenarios;
+mod sqlite;
 mod torture;
 mod waiting;

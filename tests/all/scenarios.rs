@@ -12,8 +12,10 @@ use portalocker_tests::{Flavour, Sandbox, guests};
 
 #[cfg(unix)]
 use crate::attacks::*;
+use crate::existing_code::*;
 use crate::faults::*;
 use crate::policy::*;
+use crate::range_lock::*;
 use crate::requests::*;
 
 /// The test of scenario `$name` under `$flavour`. The scenarios that need
