@@ -21,6 +21,8 @@ mod range_lock;
 mod replaced;
 mod requests;
 mod scenarios;
+// Native sqlite3 and POSIX record locks.
+#[cfg(unix)]
 mod sqlite;
 mod torture;
 mod waiting;

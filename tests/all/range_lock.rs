@@ -12,7 +12,9 @@ use std::time::Duration;
 use portalocker_host::FileLockCtx;
 use portalocker_tests::embed::{self, async_linker};
 use portalocker_tests::native::{Holder, Mode};
-use portalocker_tests::ranges::{self, Family, PythonHolder, RangeHolder};
+#[cfg(unix)]
+use portalocker_tests::ranges::{Family, PythonHolder};
+use portalocker_tests::ranges::{self, RangeHolder};
 use portalocker_tests::{Flavour, GuestRun, Sandbox, component, eventually, guests};
 use wasmtime_wasi::p2::bindings::Command;
 
@@ -129,6 +131,7 @@ fn guest_holds(
 }
 
 #[test]
+#[cfg(unix)]
 #[cfg_attr(
     not(has_python3),
     ignore = "python3 is not installed: apt-get install python3"
@@ -179,6 +182,7 @@ fn a_guest_range_excludes_native_processes_of_both_lock_families() {
 }
 
 #[test]
+#[cfg(unix)]
 #[cfg_attr(
     not(has_python3),
     ignore = "python3 is not installed: apt-get install python3"
