@@ -12,9 +12,9 @@ use std::time::Duration;
 use portalocker_host::FileLockCtx;
 use portalocker_tests::embed::{self, async_linker};
 use portalocker_tests::native::{Holder, Mode};
+use portalocker_tests::ranges::{self, RangeHolder};
 #[cfg(unix)]
 use portalocker_tests::ranges::{Family, PythonHolder};
-use portalocker_tests::ranges::{self, RangeHolder};
 use portalocker_tests::{Flavour, GuestRun, Sandbox, component, eventually, guests};
 use wasmtime_wasi::p2::bindings::Command;
 

@@ -48,7 +48,12 @@ mod platform {
 
     /// Sets `len` bytes at `start` to `mode` (`None`: unlocks them), never
     /// waiting; the OS error when it fails.
-    pub(super) fn set(file: &File, start: u64, len: u64, mode: Option<Mode>) -> std::io::Result<()> {
+    pub(super) fn set(
+        file: &File,
+        start: u64,
+        len: u64,
+        mode: Option<Mode>,
+    ) -> std::io::Result<()> {
         let mut lock = record(start, len, mode);
         // SAFETY: a valid descriptor and `struct flock`.
         let done = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut lock) };
@@ -98,7 +103,12 @@ mod platform {
 
     /// Locks `len` bytes at `start` in `mode` (`None`: unlocks them), never
     /// waiting; the OS error when it fails.
-    pub(super) fn set(file: &File, start: u64, len: u64, mode: Option<Mode>) -> std::io::Result<()> {
+    pub(super) fn set(
+        file: &File,
+        start: u64,
+        len: u64,
+        mode: Option<Mode>,
+    ) -> std::io::Result<()> {
         let (mut overlapped, len) = region(start, len);
         let handle = file.as_raw_handle() as HANDLE;
         // SAFETY: a valid handle; `overlapped` outlives the call, which
@@ -110,7 +120,14 @@ mod platform {
                     if mode == Mode::Exclusive {
                         flags |= LOCKFILE_EXCLUSIVE_LOCK;
                     }
-                    LockFileEx(handle, flags, 0, len as u32, (len >> 32) as u32, &mut overlapped)
+                    LockFileEx(
+                        handle,
+                        flags,
+                        0,
+                        len as u32,
+                        (len >> 32) as u32,
+                        &mut overlapped,
+                    )
                 }
                 None => UnlockFileEx(handle, 0, len as u32, (len >> 32) as u32, &mut overlapped),
             }
@@ -168,9 +185,9 @@ pub fn can_lock_range(path: &Path, start: u64, len: u64, mode: Mode) -> bool {
     platform::can_lock(&native::open(path), start, len, mode)
 }
 
-/#[cfg(unix)]
-// The Python code that locks (or tries) a range of `path` in another
+/// The Python code that locks (or tries) a range of `path` in another
 /// process; `{blocking}` decides whether it waits.
+#[cfg(unix)]
 fn python_lock_code(path: &Path, family: Family, start: u64, len: u64, mode: Mode) -> String {
     let path = path.display().to_string();
     let (lockf_mode, ofd_type) = match mode {
