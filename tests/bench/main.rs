@@ -33,6 +33,8 @@
 
 mod engine;
 mod figures;
+// Their native baselines are open-file-description locks (Linux).
+#[cfg(target_os = "linux")]
 mod range_figures;
 mod report;
 mod stats;
@@ -99,6 +101,7 @@ fn main() {
         }
     }
     let mut rows = figures::all(size, only.as_deref());
+    #[cfg(target_os = "linux")]
     rows.extend(range_figures::all(size, only.as_deref()));
     let table = report::table(&rows);
     println!("{table}");
