@@ -117,6 +117,7 @@ mod policy;
 mod request;
 mod sync;
 mod sys;
+mod temporary_name;
 mod types;
 pub mod wait;
 

@@ -1,16 +1,22 @@
 //! Integration tests: real guests in the real host against real files, other
 //! guest instances and native processes.
 
+mod append_only;
 mod async_host;
+mod atomic_names;
 mod attacks;
 mod counter;
 mod cross_language;
 mod embedder;
 mod faults;
+mod holders;
 mod hygiene;
 mod instances;
 mod native_interop;
+mod open_files;
 mod policy;
+mod python_portalocker;
 mod requests;
 mod scenarios;
+mod temporary;
 mod torture;
