@@ -6,13 +6,11 @@ use std::process::Command;
 
 use portalocker_tests::{Flavour, Sandbox, guests, tool_missing};
 
-/// Runs `chattr FLAG PATH`; whether it worked.
-fn chattr(flag: &str, path: &Path) -> bool {
-    Command::new("chattr")
-        .arg(flag)
-        .arg(path)
-        .output()
-        .is_ok_and(|output| output.status.success())
+/// Runs `chattr FLAG PATH`: `None` when there is no `chattr`, else whether
+/// it worked.
+fn chattr(flag: &str, path: &Path) -> Option<bool> {
+    let output = Command::new("chattr").arg(flag).arg(path).output().ok()?;
+    Some(output.status.success())
 }
 
 /// Takes the append-only attribute off again when dropped, so the sandbox
@@ -31,12 +29,21 @@ pub(crate) fn filelock_append_only(flavour: Flavour) {
     let sandbox = Sandbox::new_in(env!("CARGO_TARGET_TMPDIR")).with_flavour(flavour);
     let log = sandbox.path("log.txt");
     std::fs::write(&log, "first").unwrap();
-    if !chattr("+a", &log) {
-        tool_missing(
-            "chattr +a on the file system of the target directory",
-            "run as root on ext4, xfs or btrfs, with e2fsprogs' chattr",
-        );
-        return;
+    match chattr("+a", &log) {
+        Some(true) => {}
+        None => {
+            tool_missing("chattr", "install e2fsprogs");
+            return;
+        }
+        Some(false) => {
+            // Not a failure of ours: the `O_APPEND` flag itself is checked
+            // by the host's unit tests on every Unix.
+            eprintln!(
+                "skipped: {} does not take `chattr +a` (root on ext4, xfs or btrfs is needed)",
+                log.display()
+            );
+            return;
+        }
     }
     let _undo = AppendOnly(&log);
     assert!(
