@@ -15,7 +15,9 @@ use wasmtime::Engine;
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
     /// Allow locking only under this host directory (repeatable); without it
-    /// the guest may lock anywhere it can reach.
+    /// the guest may lock anywhere it can reach. Judged by the lock file's
+    /// real path when it is opened: a file with other names (hard links) is
+    /// one lock, whichever name it was locked through.
     #[arg(long = "lock-dir", value_name = "HOST_DIR")]
     lock_dirs: Vec<PathBuf>,
     /// Let read-only directories take exclusive locks (denied by default, so
