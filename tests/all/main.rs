@@ -20,3 +20,4 @@ mod requests;
 mod scenarios;
 mod temporary;
 mod torture;
+mod waiting;
