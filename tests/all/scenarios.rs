@@ -13,6 +13,7 @@ use portalocker_tests::{Flavour, Sandbox, guests};
 use crate::append_only::*;
 use crate::atomic_names::*;
 use crate::attacks::*;
+use crate::existing_code::*;
 use crate::faults::*;
 use crate::policy::*;
 use crate::requests::*;
