@@ -189,3 +189,106 @@ fn a_cache_under_a_directory_others_may_write_is_refused() {
     );
     assert!(entries(&cache_dir).is_empty());
 }
+
+#[test]
+fn a_truncated_entry_is_compiled_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().join("c");
+    run_hold(&cache_dir, dir.path());
+    let [entry] = entries(&cache_dir).try_into().expect("one entry");
+    // A write cut short (a full disk, a crash of a copy): half the entry.
+    let bytes = std::fs::read(&entry).unwrap();
+    std::fs::write(&entry, &bytes[..bytes.len() / 2]).unwrap();
+
+    let output = run_hold(&cache_dir, dir.path());
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "one line: {message}");
+    assert!(
+        message.contains("damaged") && message.contains("compiling afresh"),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(&entry).unwrap(), bytes, "rewritten whole");
+}
+
+#[test]
+fn an_entry_that_is_a_fifo_is_refused_without_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().join("c");
+    run_hold(&cache_dir, dir.path());
+    let [entry] = entries(&cache_dir).try_into().expect("one entry");
+    std::fs::remove_file(&entry).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&entry)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+
+    // Opening a FIFO for reading waits for a writer: a run that did would
+    // never end. It gets a bounded time here, then is stopped.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portalocker"))
+        .env("PORTALOCKER_CACHE_DIR", &cache_dir)
+        .arg("run")
+        .arg("--dir")
+        .arg(format!("{}::/", dir.path().display()))
+        .args(["hold", "x.lock", "exclusive", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run portalocker");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the run waited on the FIFO in the cache");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "locked\nreleased\n"
+    );
+    let message = stderr(&output);
+    assert!(
+        message.contains("not a regular file") && message.contains("compiling afresh"),
+        "{message}"
+    );
+}
+
+#[test]
+fn entries_and_directories_of_another_user_are_refused() {
+    const NOBODY: u32 = 65534;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().join("c");
+    run_hold(&cache_dir, dir.path());
+    let [entry] = entries(&cache_dir).try_into().expect("one entry");
+    // Only root may give a file away.
+    if let Err(err) = std::os::unix::fs::chown(&entry, Some(NOBODY), None) {
+        assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied, "{err}");
+        eprintln!("skipped: giving a file to another user needs root");
+        return;
+    }
+    let output = run_hold(&cache_dir, dir.path());
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("owned by user {NOBODY}"))
+            && message.contains("compiling afresh"),
+        "{message}"
+    );
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&entry).unwrap());
+    assert_ne!(owner, NOBODY, "the entry was rewritten as this user's");
+
+    std::os::unix::fs::chown(&cache_dir, Some(NOBODY), None).unwrap();
+    let output = run_hold(&cache_dir, dir.path());
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "one line: {message}");
+    assert!(
+        message.contains("not using the compile cache") && message.contains("must belong to you"),
+        "{message}"
+    );
+}

@@ -14,8 +14,9 @@
 //! - the directory is opened without following a symbolic link and checked
 //!   to be private (the user's, writable by nobody else, under directories
 //!   nobody else can rename it in), and entries are reached relative to it,
-//!   each a regular file of the user's, mode 0600, with one link
-//!   ([`private`]); a directory that fails a check is refused as a whole.
+//!   each a regular file of the user's, mode 0600, with one link (opened
+//!   without blocking, so a FIFO is refused, not waited on) ([`private`]);
+//!   a directory that fails a check is refused as a whole.
 //!
 //! Entries are written under a temporary name and renamed into place, so a
 //! reader never sees half an entry.
@@ -153,6 +154,7 @@ impl CompileCache {
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>, EntryProblem> {
         let mut options = OpenOptions::new();
         options.read(true)._cap_fs_ext_follow(FollowSymlinks::No);
+        private::without_blocking(&mut options);
         let mut file = match cap_primitives::fs::open(&self.dir, Path::new(name), &options) {
             Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),

@@ -39,3 +39,6 @@ pub(super) fn check_entry(_file: &File) -> Result<(), String> {
 
 /// New entries get the default permissions here.
 pub(super) fn private_file(_options: &mut OpenOptions) {}
+
+/// Opening an entry cannot block here.
+pub(super) fn without_blocking(_options: &mut OpenOptions) {}

@@ -165,3 +165,10 @@ pub(super) fn check_entry(file: &File) -> Result<(), String> {
 pub(super) fn private_file(options: &mut OpenOptions) {
     options.mode(0o600);
 }
+
+/// Makes `options` open without waiting: an entry that is a FIFO would
+/// otherwise block the open until somebody writes to it; this way
+/// [`check_entry`] gets to refuse it.
+pub(super) fn without_blocking(options: &mut OpenOptions) {
+    options.custom_flags(libc::O_NONBLOCK);
+}

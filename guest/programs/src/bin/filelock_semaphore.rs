@@ -44,7 +44,10 @@ fn main() {
     let patterned = BoundedSemaphore::new("jobs", 2).filename_pattern("{name}-{number}.lck");
     let slot = expect_ok("a pattern", patterned.acquire());
     assert_eq!(slot.slot(), 0);
-    assert!(std::fs::metadata("/jobs-0.lck").is_ok(), "the patterned slot file");
+    assert!(
+        std::fs::metadata("/jobs-0.lck").is_ok(),
+        "the patterned slot file"
+    );
     for bad in ["{name}.lock", "{name}.{count}.lock", "{number:x}"] {
         expect_kind(
             &format!("the pattern {bad}"),
