@@ -1,11 +1,16 @@
 //! Sets `has_<language>_<guest>` (`has_python_hold`, `has_python_existing`,
 //! …) for each guest in another language that the artifacts crate built, so
-//! tests of a missing toolchain are ignored with a reason; and
+//! tests of a missing toolchain are ignored with a reason; `has_<tool>`
+//! for each native program the tests run beside the guests that is
+//! installed (`sqlite3`, `python3`; see `build_tools.rs`); and
 //! `has_python_portalocker`, with `PORTALOCKER_PYTHON` naming its
 //! interpreter, when Python's portalocker is installed
 //! (`tests/python/install.sh`).
 
 use std::path::PathBuf;
+
+#[path = "build_tools.rs"]
+mod build_tools;
 
 fn main() {
     let metadata = |key: &str| std::env::var(format!("DEP_PORTALOCKER_ARTIFACTS_{key}"));
@@ -17,6 +22,7 @@ fn main() {
             println!("cargo::rustc-cfg=has_{guest}");
         }
     }
+    build_tools::detect();
     python_portalocker();
 }
 

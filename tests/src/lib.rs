@@ -5,6 +5,7 @@
 pub use portalocker_artifacts::{foreach_scenario, guests};
 pub mod embed;
 pub mod native;
+pub mod ranges;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -346,14 +347,20 @@ pub fn portalocker_bin() -> PathBuf {
     bin
 }
 
-/// Reports that a test cannot run here because `what` is missing or
-/// unsupported, with `how` to get it: a panic when
-/// `PORTALOCKER_REQUIRE_TOOLS=all` (as in CI, where every tool is
-/// installed), otherwise a message on stderr, after which the test returns
-/// without checking anything.
+/// Reports that a test cannot run here because `what` (a command, then
+/// maybe what about it) is missing or unsupported, with `how` to get it: a
+/// panic when `PORTALOCKER_REQUIRE_TOOLS` (a comma-separated list, as for
+/// the build's tools) is `all` (as in CI, where every tool is installed)
+/// or names the command, otherwise a message on stderr, after which the
+/// test returns without checking anything.
 pub fn tool_missing(what: &str, how: &str) {
-    if std::env::var("PORTALOCKER_REQUIRE_TOOLS").is_ok_and(|value| value == "all") {
-        panic!("{what} is required (PORTALOCKER_REQUIRE_TOOLS=all): {how}");
+    let command = what.split_whitespace().next().unwrap_or(what);
+    let required = std::env::var("PORTALOCKER_REQUIRE_TOOLS").unwrap_or_default();
+    if required
+        .split(',')
+        .any(|name| name.trim() == "all" || name.trim() == command)
+    {
+        panic!("{what} is required (PORTALOCKER_REQUIRE_TOOLS={required}): {how}");
     }
     eprintln!("skipped: {what} ({how})");
 }

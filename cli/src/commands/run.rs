@@ -136,6 +136,12 @@ fn load(component: &str) -> anyhow::Result<Vec<u8>> {
     if path.exists() {
         return std::fs::read(path).with_context(|| format!("cannot read `{component}`"));
     }
+    if component == "sqlite" {
+        bail!(
+            "the `sqlite` example guest is not built into this binary: install the C toolchain \
+             (guest/c/install.sh), then build again"
+        );
+    }
     bail!(
         "no such component file or example guest: `{component}` (examples: {})",
         examples::ALL
