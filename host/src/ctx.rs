@@ -131,6 +131,30 @@ impl FileLockCtxBuilder {
         self
     }
 
+    /// The signal that interrupts a waiter blocked in the kernel at its
+    /// deadline or when its wait is cancelled (see
+    /// [`WaitPolicy::interrupt_signal`]): by default a real-time signal on
+    /// Linux (`SIGRTMIN + 6`). The host installs an empty handler on it,
+    /// without `SA_RESTART`, the first time a waiter needs it, and only if
+    /// the signal has no handler yet (otherwise waiters poll); do not
+    /// install a handler of your own on it afterwards. `None` makes every
+    /// waiter poll instead of waiting in the kernel.
+    pub fn interrupt_signal(mut self, signal: Option<i32>) -> Self {
+        self.ctx.wait.interrupt_signal = signal;
+        self
+    }
+
+    /// The most worker threads of the process that may block in the kernel
+    /// for this store's waiters of the async linker and its lock requests
+    /// (see [`WaitPolicy::max_kernel_waiters`]; 128 by default); beyond them
+    /// waiters poll, still honouring their timeouts. Zero makes those
+    /// waiters always poll; a caller of the sync linker still blocks on its
+    /// own thread.
+    pub fn max_kernel_waiters(mut self, max: usize) -> Self {
+        self.ctx.wait.max_kernel_waiters = max;
+        self
+    }
+
     /// Lets file I/O on descriptors handed out by `file-lock.file` run on the
     /// calling thread instead of a blocking-task pool, like wasmtime-wasi's
     /// `WasiCtxBuilder::allow_blocking_current_thread`. Set it to the same

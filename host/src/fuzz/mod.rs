@@ -106,6 +106,7 @@ macro_rules! ensure {
     };
 }
 
+mod findings;
 mod instance;
 mod model;
 mod ops;
@@ -118,11 +119,8 @@ use std::time::{Duration, Instant};
 
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 
-use self::instance::borrow;
-use self::ops::{Case, FILES, InstCfg, Op, Target, Timeout};
+use self::ops::{Case, FILES, Op};
 use self::world::World;
-use crate::bindings::portalocker::filelock as wit;
-use crate::bindings::portalocker::filelock::types::LockMode;
 
 /// The result of a check: a message saying what differs from the model.
 type Check = Result<(), String>;
@@ -130,12 +128,24 @@ type Check = Result<(), String>;
 /// Cases when `PROPTEST_CASES` is not set: a few seconds in the dev profile.
 const DEFAULT_CASES: u32 = 256;
 
+/// Held by every test of this module: the wait engine's threads and queues
+/// belong to the process, and the fuzzer counts the threads.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs `test` alone among this module's tests.
+fn serial<R>(test: impl FnOnce() -> R) -> R {
+    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    test()
+}
+
 /// What a run did, printed at its end.
 #[derive(Default)]
 struct Stats {
     cases: u64,
     ops: u64,
     outcomes: BTreeMap<String, u64>,
+    /// The longest the wait engine's threads took to end after a case.
+    threads_settled_in: Duration,
 }
 
 fn run_case(case: &Case, stats: &Mutex<Stats>) -> Result<(), TestCaseError> {
@@ -150,7 +160,8 @@ fn run_case(case: &Case, stats: &Mutex<Stats>) -> Result<(), TestCaseError> {
                 .verify()
                 .map_err(|e| format!("after op {i} {op:?}: {e}"))?;
         }
-        // Dropping every instance releases everything.
+        // Dropping every instance releases everything, and the wait
+        // engine's threads end.
         for inst in 0..world.instances.len() {
             world.current = "final drop-instance";
             let inst = u8::try_from(inst).expect("at most three instances");
@@ -165,7 +176,7 @@ fn run_case(case: &Case, stats: &Mutex<Stats>) -> Result<(), TestCaseError> {
                 "model: {name} still held after dropping all instances"
             );
         }
-        Ok::<(), String>(())
+        world.check_threads_end()
     })();
     let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
     s.cases += 1;
@@ -173,153 +184,43 @@ fn run_case(case: &Case, stats: &Mutex<Stats>) -> Result<(), TestCaseError> {
     for (what, n) in &world.outcomes {
         *s.outcomes.entry(what.clone()).or_default() += n;
     }
+    s.threads_settled_in = s.threads_settled_in.max(world.settled_in);
     drop(s);
     result.map_err(|e| TestCaseError::fail(format!("{e}\ntrace:\n{}", world.log.join("\n"))))
 }
 
 #[test]
-#[ignore = "the model predates the kernel-waiter engine: a pending request may now take its lock while nobody polls it"]
 fn fuzz_locks_against_model() {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_CASES);
-    let config = ProptestConfig {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 2000,
-        ..ProptestConfig::default()
-    };
-    let stats = Mutex::new(Stats::default());
-    let start = Instant::now();
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&ops::case(), |case| run_case(&case, &stats));
-    let s = stats.lock().unwrap_or_else(|e| e.into_inner());
-    eprintln!(
-        "fuzz: {} cases run ({} operations) in {:?}; outcomes:",
-        s.cases,
-        s.ops,
-        start.elapsed()
-    );
-    for (what, n) in &s.outcomes {
-        eprintln!("  {what}: {n}");
-    }
-    drop(s);
-    if let Err(err) = result {
-        panic!("{err}");
-    }
-}
-
-// Known findings, as reproductions (they failed until the host was fixed).
-
-/// Two fair instances, each with a descriptor of `a.lock`; instance 0 holds
-/// it in `held`.
-fn two_instances(held: LockMode) -> World {
-    let cfg = InstCfg {
-        fair: true,
-        read_only: false,
-        read_only_exclusive: false,
-    };
-    let case = Case {
-        instances: vec![cfg, cfg],
-        exist: [true, true],
-        ops: vec![
-            Op::Open {
-                inst: 0,
-                file: 0,
-                read_only: false,
-            },
-            Op::Open {
-                inst: 1,
-                file: 0,
-                read_only: false,
-            },
-            Op::TryLock {
-                inst: 0,
-                target: Target::Desc(0),
-                mode: held,
-            },
-        ],
-    };
-    let mut world = World::new(&case);
-    for op in &case.ops {
-        world.run(op).expect("set-up");
-    }
-    world
-}
-
-/// A request that was polled once while the lock was held, and is never
-/// polled again, keeps its place at the front of the file's fair queue (even
-/// after its own timeout passed): a fair `lock` without timeout on the then
-/// free file never returns (with a timeout it returns only at its
-/// deadline), and the file's sentinel keeps taking the free lock every
-/// 200 µs.
-#[test]
-#[ignore = "written for the polling engine: an unpolled request is now served by the queue"]
-fn finding_unpolled_request_blocks_fair_waiters() {
-    let mut world = two_instances(LockMode::Exclusive);
-    let ops = [
-        Op::RequestDesc {
-            inst: 1,
-            target: Target::Desc(0),
-            mode: LockMode::Exclusive,
-            timeout: Timeout::Ms(5),
-            poll: true,
-        },
-        Op::Unlock {
-            inst: 0,
-            target: Target::Desc(0),
-        },
-    ];
-    for op in &ops {
-        world.run(op).expect("set-up");
-    }
-    std::thread::sleep(Duration::from_millis(20));
-    let inst = &mut world.instances[0];
-    let fd = borrow(&inst.descs[0].res);
-    let mut v = inst.view();
-    let done = world.rt.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(1),
-            wit::descriptor_lock::Host::lock(&mut v, fd, LockMode::Exclusive, None),
-        )
-        .await
-    });
-    assert!(
-        done.is_ok(),
-        "lock without timeout on a free file still waits after 1 s"
-    );
-}
-
-/// A descriptor that holds a shared lock and calls `lock` again (the same
-/// mode, or exclusive), with any timeout but zero, while another waiter is
-/// queued for the file, lines up behind that waiter, which waits for the
-/// very lock the first holds: a deadlock that lasts until a timeout ends one
-/// of the waits (forever if neither has one). `flock(2)` returns at once.
-#[test]
-fn finding_relock_waits_behind_queue() {
-    let mut world = two_instances(LockMode::Shared);
-    let (a, b) = world.instances.split_at_mut(1);
-    let (holder, waiter) = (&mut a[0], &mut b[0]);
-    let (hfd, wfd) = (borrow(&holder.descs[0].res), borrow(&waiter.descs[0].res));
-    let mut hv = holder.view();
-    let mut wv = waiter.view();
-    let start = Instant::now();
-    let relocked = world.rt.block_on(async {
-        let wait =
-            wit::descriptor_lock::Host::lock(&mut wv, wfd, LockMode::Exclusive, Some(300_000_000));
-        let relock = async {
-            // Let the waiter line up first.
-            tokio::task::yield_now().await;
-            let res = wit::descriptor_lock::Host::lock(&mut hv, hfd, LockMode::Shared, None).await;
-            (res.is_ok(), start.elapsed())
+    serial(|| {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_CASES);
+        let config = ProptestConfig {
+            cases,
+            failure_persistence: None,
+            max_shrink_iters: 2000,
+            ..ProptestConfig::default()
         };
-        tokio::join!(wait, relock).1
+        let stats = Mutex::new(Stats::default());
+        let start = Instant::now();
+        let mut runner = TestRunner::new(config);
+        let result = runner.run(&ops::case(), |case| run_case(&case, &stats));
+        let s = stats.lock().unwrap_or_else(|e| e.into_inner());
+        eprintln!(
+            "fuzz: {} cases run ({} operations) in {:?}; engine threads ended within {:?} \
+             of a case's end; outcomes:",
+            s.cases,
+            s.ops,
+            start.elapsed(),
+            s.threads_settled_in
+        );
+        for (what, n) in &s.outcomes {
+            eprintln!("  {what}: {n}");
+        }
+        drop(s);
+        if let Err(err) = result {
+            panic!("{err}");
+        }
     });
-    assert!(relocked.0, "re-lock failed");
-    assert!(
-        relocked.1 < Duration::from_millis(100),
-        "re-locking a held shared lock took {:?} (until the other waiter timed out)",
-        relocked.1
-    );
 }

@@ -240,6 +240,34 @@ pub(super) fn paths() -> Vec<(&'static str, PathKind)> {
 
 const FILE_PATHS: u8 = 6;
 
+/// How an instance's waiters may wait in the kernel (the builder's
+/// `max_kernel_waiters` and `interrupt_signal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Waiters {
+    /// The defaults: a worker (or the sync caller's thread) blocks in
+    /// `flock(2)`, interrupted by the default signal.
+    Kernel,
+    /// At most this many workers in the process for this instance's waits
+    /// (beyond them its waiters poll).
+    Cap(u8),
+    /// `max_kernel_waiters(0)`: the async linker's waiters and requests
+    /// poll (a sync caller still blocks on its own thread).
+    NoWorkers,
+    /// `interrupt_signal(None)`: every waiter polls.
+    NoSignal,
+}
+
+impl Waiters {
+    /// The most workers this instance's waits may run.
+    pub(super) fn cap(self) -> usize {
+        match self {
+            Waiters::Kernel => crate::wait::WaitPolicy::default().max_kernel_waiters,
+            Waiters::Cap(cap) => usize::from(cap),
+            Waiters::NoWorkers | Waiters::NoSignal => 0,
+        }
+    }
+}
+
 /// An instance's configuration.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct InstCfg {
@@ -248,6 +276,21 @@ pub(super) struct InstCfg {
     pub(super) read_only: bool,
     /// Read-only directories and descriptors may lock exclusively.
     pub(super) read_only_exclusive: bool,
+    pub(super) waiters: Waiters,
+    /// Blocking calls (`lock`, `acquire`, `file-lock.lock`) go through the
+    /// sync linker's functions, whose front waiter blocks on the calling
+    /// thread; otherwise through the async ones.
+    pub(super) sync: bool,
+}
+
+impl InstCfg {
+    /// Whether this instance's requests wait in the background: a fair
+    /// instance's request at the front of its line has a worker block in
+    /// the kernel for it, whether or not anyone polls it. Other requests
+    /// only make progress when polled.
+    pub(super) fn background(&self) -> bool {
+        self.fair && matches!(self.waiters, Waiters::Kernel | Waiters::Cap(_))
+    }
 }
 
 /// One generated case: the instances, the files at the start, the
@@ -272,12 +315,18 @@ fn timeout() -> impl Strategy<Value = Timeout> {
     ]
 }
 
+/// Requests: mostly short timeouts, sometimes one long enough to outlive
+/// several operations (so that its lock may be granted in the background).
 fn request_timeout() -> impl Strategy<Value = Timeout> {
     prop_oneof![
-        1 => Just(Timeout::Zero),
-        1 => (1u8..=5).prop_map(Timeout::Ms),
+        2 => Just(Timeout::Zero),
+        3 => (1u8..=5).prop_map(Timeout::Ms),
+        1 => Just(Timeout::Ms(LONG_REQUEST_MS)),
     ]
 }
+
+/// The long timeout of a request.
+pub(super) const LONG_REQUEST_MS: u8 = 200;
 
 fn target() -> impl Strategy<Value = Target> {
     prop_oneof![
@@ -342,30 +391,45 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (inst(), any::<u8>()).prop_map(|(inst, lock)| Op::LockFile { inst, lock }),
         3 => (inst(), any::<u8>(), mode(), timeout())
             .prop_map(|(inst, lock, mode, timeout)| Op::Relock { inst, lock, mode, timeout }),
-        3 => (inst(), target(), mode(), request_timeout(), any::<bool>())
+        5 => (inst(), target(), mode(), request_timeout(), prop::bool::weighted(0.7))
             .prop_map(|(inst, target, mode, timeout, poll)| Op::RequestDesc { inst, target, mode, timeout, poll }),
-        3 => (inst(), dir_sel(), path(), opts(request_timeout().boxed()), any::<bool>())
+        4 => (inst(), dir_sel(), path(), opts(request_timeout().boxed()), prop::bool::weighted(0.7))
             .prop_map(|(inst, dir, path, opts, poll)| Op::RequestPath { inst, dir, path, opts, poll }),
         4 => (inst(), any::<u8>(), after())
             .prop_map(|(inst, req, after)| Op::Collect { inst, req, after }),
-        2 => (inst(), any::<u8>()).prop_map(|(inst, req)| Op::Ready { inst, req }),
-        1 => (inst(), any::<u8>()).prop_map(|(inst, req)| Op::DropRequest { inst, req }),
+        3 => (inst(), any::<u8>()).prop_map(|(inst, req)| Op::Ready { inst, req }),
+        2 => (inst(), any::<u8>()).prop_map(|(inst, req)| Op::DropRequest { inst, req }),
         1 => inst().prop_map(|inst| Op::DropInstance { inst }),
         1 => (0u8..3).prop_map(|file| Op::Scribble { file }),
     ]
 }
 
-/// Two or three instances of random policy, which files exist, a few
+/// Two or three instances of random policy and waiting, which files exist, a few
 /// descriptors opened first (so that handle-layer operations have targets),
 /// then random operations.
 pub(super) fn case() -> impl Strategy<Value = Case> {
-    let cfg = (any::<bool>(), prop::bool::weighted(0.15), any::<bool>()).prop_map(
-        |(fair, read_only, read_only_exclusive)| InstCfg {
-            fair,
-            read_only,
-            read_only_exclusive,
-        },
-    );
+    let waiters = prop_oneof![
+        4 => Just(Waiters::Kernel),
+        1 => (1u8..=2).prop_map(Waiters::Cap),
+        1 => Just(Waiters::NoWorkers),
+        1 => Just(Waiters::NoSignal),
+    ];
+    let cfg = (
+        prop::bool::weighted(0.75),
+        prop::bool::weighted(0.15),
+        any::<bool>(),
+        waiters,
+        prop::bool::weighted(0.3),
+    )
+        .prop_map(
+            |(fair, read_only, read_only_exclusive, waiters, sync)| InstCfg {
+                fair,
+                read_only,
+                read_only_exclusive,
+                waiters,
+                sync,
+            },
+        );
     let open = (0u8..3, 0u8..3).prop_map(|(inst, file)| Op::Open {
         inst,
         file,
