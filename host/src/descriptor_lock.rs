@@ -47,8 +47,15 @@ impl PendingLock {
 
 impl Drop for PendingLock {
     fn drop(&mut self) {
+        if self.held_before {
+            // The request repeats or converts the descriptor's lock: what it
+            // took stays held, whether it was polled into taking it or the
+            // kernel granted its wait in the background since the last poll.
+            let request = self.request.take();
+            wait::keeping_granted(|| drop(request));
+            return;
+        }
         if self.request.holds_uncollected()
-            && !self.held_before
             && let Some(file) = &self.file
         {
             if let Err(err) = wait::release(&**file) {

@@ -88,6 +88,17 @@ impl<T: Send + 'static> Request<T> {
         }
     }
 
+    /// Takes the request out, leaving one whose answer was collected (to
+    /// drop the wait where its owner chooses).
+    pub(crate) fn take(&mut self) -> Self {
+        std::mem::replace(
+            self,
+            Request {
+                answer: Answer::Collected,
+            },
+        )
+    }
+
     /// Whether the request took its lock and nobody collected it.
     pub(crate) fn holds_uncollected(&self) -> bool {
         matches!(self.answer, Answer::Ready(Ok(_)))

@@ -10,6 +10,7 @@ use super::serial;
 use super::world::World;
 use crate::bindings::portalocker::filelock as wit;
 use crate::bindings::portalocker::filelock::types::LockMode;
+use wasmtime_wasi_io::bindings::wasi::io::poll::HostPollable;
 
 /// Two fair instances that wait in the kernel, each with a descriptor of
 /// `a.lock`; instance 0 holds it in `held`.
@@ -246,5 +247,186 @@ fn finding_interrupter_outlives_its_alarms() {
                 probe::engine_threads()
             );
         }
+    });
+}
+
+/// A request that converts its descriptor's lock (shared to exclusive, the
+/// conversion contended), granted its lock in the background and dropped
+/// uncollected, gave the lock back when nobody had polled it since the
+/// grant, but kept it when the guest had awaited it without collecting:
+/// whether a guest's lock survived depended on an unobservable race. A
+/// request that repeats or converts a held lock leaves the lock it took
+/// held, however it learnt of the grant.
+#[test]
+fn finding_converting_request_loses_background_grant_on_drop() {
+    serial(|| {
+        for awaited in [false, true] {
+            let mut world = two_instances(LockMode::Shared);
+            world
+                .run(&Op::TryLock {
+                    inst: 1,
+                    target: Target::Desc(0),
+                    mode: LockMode::Shared,
+                })
+                .expect("instance 1 shares the lock");
+            let raw0 = world.model.fds[world.instances[0].descs[0].fd].raw;
+            let (a, b) = world.instances.split_at_mut(1);
+            let (converter, other) = (&mut a[0], &mut b[0]);
+            let (cfd, ofd) = (borrow(&converter.descs[0].res), borrow(&other.descs[0].res));
+            let mut cv = converter.view();
+            let request = at_once(
+                "request-lock",
+                wit::descriptor_lock::Host::request_lock(
+                    &mut cv,
+                    cfd,
+                    LockMode::Exclusive,
+                    Some(10_000_000_000),
+                ),
+            )
+            .expect("request-lock answers at once")
+            .expect("request-lock");
+            let first = at_once(
+                "get",
+                wit::descriptor_lock::HostPendingLock::get(&mut cv, borrow(&request)),
+            )
+            .expect("get answers at once")
+            .expect("get");
+            assert!(first.is_none(), "the conversion waits for instance 1");
+            at_once(
+                "unlock",
+                wit::descriptor_lock::Host::unlock(&mut other.view(), ofd),
+            )
+            .expect("unlock answers at once")
+            .expect("unlock");
+            assert!(
+                kernel_shows(raw0, Some(LockMode::Exclusive), Duration::from_secs(1)),
+                "the conversion was not granted in the background"
+            );
+            if awaited {
+                let pollable = at_once(
+                    "subscribe",
+                    wit::descriptor_lock::HostPendingLock::subscribe(&mut cv, borrow(&request)),
+                )
+                .expect("subscribe answers at once")
+                .expect("subscribe");
+                world
+                    .rt
+                    .block_on(HostPollable::block(cv.table, borrow(&pollable)))
+                    .expect("block");
+                HostPollable::drop(cv.table, pollable).expect("drop the pollable");
+            }
+            at_once(
+                "drop",
+                wit::descriptor_lock::HostPendingLock::drop(&mut cv, request),
+            )
+            .expect("drop answers at once")
+            .expect("drop the request");
+            assert_eq!(
+                probe::fd_lock(raw0).expect("fdinfo"),
+                Some(LockMode::Exclusive),
+                "dropping the converting request (awaited first: {awaited}) gave up the lock it took"
+            );
+        }
+    });
+}
+
+/// An instance whose request was granted its lock in the background (not
+/// collected yet) holds the lock, but a lock call of the same instance on
+/// the same descriptor (a conversion to shared) lined up behind another
+/// instance's waiter, which waited for that very lock: the call returned
+/// only at its own deadline. `flock(2)` converts at once, and an instance
+/// that holds a lock on a file never queues behind waiters of it.
+#[test]
+fn finding_holder_through_granted_request_queues_behind_waiter() {
+    serial(|| {
+        let cfg = InstCfg {
+            fair: true,
+            read_only: false,
+            read_only_exclusive: false,
+            waiters: Waiters::Kernel,
+            sync: false,
+        };
+        let case = Case {
+            instances: vec![cfg, cfg, cfg],
+            exist: [true, true],
+            ops: Vec::new(),
+        };
+        let mut world = World::new(&case);
+        for inst in 0..3 {
+            world
+                .run(&Op::Open {
+                    inst,
+                    file: 0,
+                    read_only: false,
+                })
+                .expect("open");
+        }
+        world
+            .run(&Op::TryLock {
+                inst: 1,
+                target: Target::Desc(0),
+                mode: LockMode::Shared,
+            })
+            .expect("instance 1 holds the lock");
+        let raw0 = world.model.fds[world.instances[0].descs[0].fd].raw;
+        let [a, b, c] = &mut world.instances[..] else {
+            unreachable!("three instances")
+        };
+        let (afd, bfd, cfd) = (
+            borrow(&a.descs[0].res),
+            borrow(&b.descs[0].res),
+            borrow(&c.descs[0].res),
+        );
+        let (mut av, mut cv) = (a.view(), c.view());
+        let mut requests = Vec::new();
+        for (view, fd) in [(&mut av, borrow(&afd)), (&mut cv, cfd)] {
+            let request = at_once(
+                "request-lock",
+                wit::descriptor_lock::Host::request_lock(
+                    view,
+                    fd,
+                    LockMode::Exclusive,
+                    Some(10_000_000_000),
+                ),
+            )
+            .expect("request-lock answers at once")
+            .expect("request-lock");
+            let first = at_once(
+                "get",
+                wit::descriptor_lock::HostPendingLock::get(view, borrow(&request)),
+            )
+            .expect("get answers at once")
+            .expect("get");
+            assert!(first.is_none(), "the request waits for instance 1");
+            requests.push(request);
+        }
+        at_once(
+            "unlock",
+            wit::descriptor_lock::Host::unlock(&mut b.view(), bfd),
+        )
+        .expect("unlock answers at once")
+        .expect("unlock");
+        assert!(
+            kernel_shows(raw0, Some(LockMode::Exclusive), Duration::from_secs(1)),
+            "instance 0's request was not granted in the background"
+        );
+        let start = Instant::now();
+        let res = world.rt.block_on(wit::descriptor_lock::Host::lock(
+            &mut av,
+            afd,
+            LockMode::Shared,
+            Some(2_000_000_000),
+        ));
+        let took = start.elapsed();
+        assert!(res.is_ok(), "the holder's conversion failed: {res:?}");
+        assert!(
+            took < Duration::from_secs(1),
+            "the holder's conversion took {took:?}: it waited behind a waiter for its own lock"
+        );
+        assert_eq!(
+            probe::fd_lock(raw0).expect("fdinfo"),
+            Some(LockMode::Shared)
+        );
+        drop(requests);
     });
 }

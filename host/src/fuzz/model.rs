@@ -192,11 +192,44 @@ impl Model {
     }
 
     /// Whether another open file may hold `file`'s lock in a mode that
-    /// conflicts with `mode`, now or before the next operation (`except`:
+    /// conflicts with `mode`, now or until the asking call ends (`except`:
     /// the open file that asks; none: a new open file).
+    ///
+    /// A waiting request may only be granted its mode while no other open
+    /// file surely holds a lock that conflicts with it: not while the
+    /// asker's open file surely holds one that conflicts with both the
+    /// request's mode and `mode` (converted to `mode`, it still does), nor
+    /// while a third open file does.
     pub(super) fn may_conflict(&self, file: usize, except: Option<usize>, mode: LockMode) -> bool {
-        self.others(file, except)
-            .any(|i| self.allowed(i).iter().any(|s| conflicts(s, mode)))
+        self.others(file, except).any(|i| {
+            let o = &self.ofds[i];
+            let mut states = self.allowed(i);
+            for &(_, wanted) in &o.waiting {
+                if !(o.held == Some(wanted) || o.unsure.has(Some(wanted)))
+                    && self.blocked(file, i, except, mode, wanted)
+                {
+                    states = States(states.0 & !States::one(Some(wanted)).0);
+                }
+            }
+            states.iter().any(|s| conflicts(s, mode))
+        })
+    }
+
+    /// Whether a request waiting on `ofd` for `wanted` cannot be granted
+    /// until the call of `asker` (in `mode`) ends, whatever happens
+    /// meanwhile (see [`Model::may_conflict`]).
+    fn blocked(
+        &self,
+        file: usize,
+        ofd: usize,
+        asker: Option<usize>,
+        mode: LockMode,
+        wanted: LockMode,
+    ) -> bool {
+        self.others(file, Some(ofd)).any(|i| {
+            let surely = self.allowed(i).iter().all(|s| conflicts(s, wanted));
+            surely && (Some(i) != asker || conflicts(Some(mode), wanted))
+        })
     }
 
     /// Whether another open file surely holds `file`'s lock in a mode that

@@ -307,13 +307,22 @@ fn mode() -> impl Strategy<Value = LockMode> {
     prop_oneof![Just(LockMode::Shared), Just(LockMode::Exclusive)]
 }
 
+/// Blocking calls: mostly zero or short timeouts, sometimes a long one (a
+/// call the model says needs no waiting must return long before it), or
+/// none (only when the model says the call must end).
 fn timeout() -> impl Strategy<Value = Timeout> {
     prop_oneof![
-        4 => Just(Timeout::Zero),
-        2 => (1u8..=5).prop_map(Timeout::Ms),
-        1 => Just(Timeout::Forever),
+        8 => Just(Timeout::Zero),
+        4 => (1u8..=5).prop_map(Timeout::Ms),
+        1 => Just(Timeout::Ms(LONG_MS)),
+        2 => Just(Timeout::Forever),
     ]
 }
+
+/// A long timeout, of a blocking call or a request: long enough to outlive
+/// several operations, and to tell a call that returned at once from one
+/// that waited for something.
+pub(super) const LONG_MS: u8 = 200;
 
 /// Requests: mostly short timeouts, sometimes one long enough to outlive
 /// several operations (so that its lock may be granted in the background).
@@ -321,12 +330,19 @@ fn request_timeout() -> impl Strategy<Value = Timeout> {
     prop_oneof![
         2 => Just(Timeout::Zero),
         3 => (1u8..=5).prop_map(Timeout::Ms),
-        1 => Just(Timeout::Ms(LONG_REQUEST_MS)),
+        2 => Just(Timeout::Ms(LONG_MS)),
     ]
 }
 
-/// The long timeout of a request.
-pub(super) const LONG_REQUEST_MS: u8 = 200;
+/// A file of [`FILES`], mostly the first: contention is what the engine is
+/// about.
+fn file() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        6 => Just(0u8),
+        2 => Just(1u8),
+        1 => Just(2u8),
+    ]
+}
 
 fn target() -> impl Strategy<Value = Target> {
     prop_oneof![
@@ -345,7 +361,9 @@ fn dir_sel() -> impl Strategy<Value = DirSel> {
 fn path() -> impl Strategy<Value = u8> {
     let hostile = u8::try_from(paths().len()).expect("fewer than 256 paths");
     prop_oneof![
-        5 => 0..FILE_PATHS,
+        // `a.lock` and `sub/../a.lock` name the first file.
+        4 => prop_oneof![Just(0u8), Just(5u8)],
+        3 => 0..FILE_PATHS,
         1 => FILE_PATHS..hostile,
     ]
 }
@@ -374,7 +392,7 @@ fn after() -> impl Strategy<Value = After> {
 fn op() -> impl Strategy<Value = Op> {
     let inst = || 0u8..3;
     prop_oneof![
-        8 => (inst(), 0u8..3, prop::bool::weighted(0.2))
+        8 => (inst(), file(), prop::bool::weighted(0.2))
             .prop_map(|(inst, file, read_only)| Op::Open { inst, file, read_only }),
         2 => (inst(), any::<u8>()).prop_map(|(inst, desc)| Op::DropDesc { inst, desc }),
         6 => (inst(), target(), mode())
@@ -430,7 +448,7 @@ pub(super) fn case() -> impl Strategy<Value = Case> {
                 sync,
             },
         );
-    let open = (0u8..3, 0u8..3).prop_map(|(inst, file)| Op::Open {
+    let open = (0u8..3, file()).prop_map(|(inst, file)| Op::Open {
         inst,
         file,
         read_only: false,

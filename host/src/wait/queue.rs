@@ -64,6 +64,10 @@ struct Watch {
     broadcast: Notify,
     /// The fair waiters, oldest first.
     line: Mutex<VecDeque<Arc<Ticket>>>,
+    /// The instances (by [`Registration::new`]'s `owner`) whose waits the
+    /// kernel granted the lock while their owners were away, with how many
+    /// such locks they have not taken yet: those instances hold the lock.
+    granted: Mutex<HashMap<usize, usize>>,
 }
 
 /// How a ticket's owner waits when it is at the front.
@@ -109,6 +113,8 @@ enum Phase {
 /// A fair waiter's place in line.
 pub(crate) struct Ticket {
     mode: LockMode,
+    /// The waiting instance.
+    owner: usize,
     /// The lock, until the ticket is spent (so that a finished ticket keeps
     /// no open file alive).
     target: Mutex<Option<Arc<dyn Lockable>>>,
@@ -168,6 +174,21 @@ impl Ticket {
 impl Watch {
     fn line(&self) -> MutexGuard<'_, VecDeque<Arc<Ticket>>> {
         self.line.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a lock the kernel granted a wait of `owner` while the owner
+    /// was away (`granted`), or one that wait no longer holds for it (its
+    /// owner took it, or left). Called with the ticket's phase locked.
+    fn count_grant(&self, owner: usize, granted: bool) {
+        let mut counts = self.granted.lock().unwrap_or_else(|e| e.into_inner());
+        if granted {
+            *counts.entry(owner).or_default() += 1;
+        } else if let Some(count) = counts.get_mut(&owner) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&owner);
+            }
+        }
     }
 
     /// Takes `ticket` out of line; if it was the front, the next one gets
@@ -236,7 +257,7 @@ impl Drop for Watch {
 /// granted, the deadline passes, or the owner leaves.
 fn work(watch: &Arc<Watch>, ticket: &Arc<Ticket>, signal: i32) {
     crate::sys::prepare_thread(signal, true);
-    match block_for(ticket, signal) {
+    match block_for(watch, ticket, signal) {
         Ended::Settled => {
             // The worker's hold on the open file ends before the owner's
             // cancellation returns.
@@ -262,7 +283,7 @@ enum Ended {
 }
 
 /// The kernel wait of [`work`].
-fn block_for(ticket: &Ticket, signal: i32) -> Ended {
+fn block_for(watch: &Watch, ticket: &Ticket, signal: i32) -> Ended {
     let Some(target) = ticket.target() else {
         *ticket.phase() = Phase::Done;
         return Ended::Settled;
@@ -303,7 +324,12 @@ fn block_for(ticket: &Ticket, signal: i32) -> Ended {
             return Ended::Settled;
         }
         *phase = match blocked {
-            Ok(Blocked::Acquired) => Phase::Granted,
+            Ok(Blocked::Acquired) => {
+                // The owner's instance holds the lock from now on, whether
+                // or not the owner comes to take it.
+                watch.count_grant(ticket.owner, true);
+                Phase::Granted
+            }
             Ok(Blocked::Interrupted)
                 if ticket
                     .deadline
@@ -331,6 +357,19 @@ fn existing_watch(key: LockKey) -> Option<Arc<Watch>> {
 /// Whether any wait is in progress in this process (one atomic load).
 pub(crate) fn waits_in_progress() -> bool {
     ACTIVE_WAITS.load(Ordering::SeqCst) > 0
+}
+
+/// Whether the kernel granted a wait of `owner` the lock `key` while the
+/// owner was away (a request nobody polled since), and the owner has not
+/// taken it yet: the instance holds the lock.
+pub(crate) fn granted_to(key: LockKey, owner: usize) -> bool {
+    existing_watch(key).is_some_and(|watch| {
+        watch
+            .granted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&owner)
+    })
 }
 
 /// Whether fair waiters of this process line up for `key` and their front
@@ -366,11 +405,14 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    /// Registers a waiter for `mode` on `target` (whose key is `key`). A
-    /// fair one lines up first-come-first-served and waits as `how` says
-    /// when at the front; `deadline` ends a kernel wait. `poll_interval` is
-    /// how often a polling owner looks at its turn at least.
+    /// Registers a waiter of the instance `owner` (any identity unique among
+    /// the instances that wait at the same time) for `mode` on `target`
+    /// (whose key is `key`). A fair one lines up first-come-first-served and
+    /// waits as `how` says when at the front; `deadline` ends a kernel
+    /// wait. `poll_interval` is how often a polling owner looks at its turn
+    /// at least.
     pub(crate) fn new(
+        owner: usize,
         target: Arc<dyn Lockable>,
         key: LockKey,
         mode: LockMode,
@@ -387,6 +429,7 @@ impl Registration {
                         key,
                         broadcast: Notify::new(),
                         line: Mutex::default(),
+                        granted: Mutex::default(),
                     });
                     watches.insert(key, Arc::downgrade(&watch));
                     watch
@@ -397,6 +440,7 @@ impl Registration {
         let ticket = fair.map(|how| {
             let ticket = Arc::new(Ticket {
                 mode,
+                owner,
                 target: Mutex::new(Some(target)),
                 how,
                 deadline,
@@ -431,7 +475,10 @@ impl Registration {
         let ticket = self.ticket.as_ref()?;
         let mut phase = ticket.phase();
         let outcome = match std::mem::replace(&mut *phase, Phase::Done) {
-            Phase::Granted => Outcome::Acquired,
+            Phase::Granted => {
+                self.watch.count_grant(ticket.owner, false);
+                Outcome::Acquired
+            }
             Phase::Expired => Outcome::Expired,
             Phase::Failed(err) => Outcome::Failed(err),
             other => {
@@ -542,8 +589,11 @@ impl Drop for Registration {
                 }
                 Phase::Granted => {
                     // Granted while the owner was away: it never learns of
-                    // it, so give it back.
-                    if let Some(target) = ticket.target()
+                    // it, so give it back (unless its owner keeps what its
+                    // wait took, see `keeping_granted`).
+                    self.watch.count_grant(ticket.owner, false);
+                    if !super::keeps_granted()
+                        && let Some(target) = ticket.target()
                         && let Err(err) = super::release(&*target)
                     {
                         tracing::warn!(?err, "releasing a lock granted to a cancelled wait");

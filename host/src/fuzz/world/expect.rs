@@ -9,7 +9,7 @@ use crate::error::LockFailure;
 use crate::fuzz::Check;
 use crate::fuzz::instance::{Answers, Handle};
 use crate::fuzz::model::States;
-use crate::fuzz::ops::{DirSel, Opts, PathKind, Timeout, paths};
+use crate::fuzz::ops::{DirSel, LONG_MS, Opts, PathKind, Timeout, paths};
 
 /// What may come of a lock attempt, by the model.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +96,12 @@ pub(super) fn check_failure(
     Ok(())
 }
 
+/// How long a call may take that needs no waiting (its lock is free for it,
+/// and no waiter of this host is ahead or it holds the lock already). Only
+/// checked for calls whose timeout is longer (none, or a long one): a call
+/// that waited for something waits until a deadline.
+const NO_WAIT: Duration = Duration::from_millis(100);
+
 /// Checks a lock attempt's result against the model's outlook; returns
 /// whether the lock was taken.
 pub(super) fn check_attempt(
@@ -109,6 +115,12 @@ pub(super) fn check_attempt(
             ensure!(
                 outlook.may_succeed,
                 "took a lock the model says is held in a conflicting mode"
+            );
+            let long = matches!(timeout, Timeout::Forever | Timeout::Ms(LONG_MS));
+            ensure!(
+                outlook.may_fail || !long || elapsed < NO_WAIT,
+                "took {elapsed:?} for a lock that was free for it with no waiter of this host \
+                 ahead (or held by its instance already)"
             );
             Ok(true)
         }
