@@ -147,9 +147,8 @@ impl FileLockCtxBuilder {
     /// The most worker threads of the process that may block in the kernel
     /// for this store's waiters of the async linker and its lock requests
     /// (see [`WaitPolicy::max_kernel_waiters`]; 128 by default); beyond them
-    /// waiters poll, still honouring their timeouts. Zero makes those
-    /// waiters always poll; a caller of the sync linker still blocks on its
-    /// own thread.
+    /// waiters poll, still honouring their timeouts. Zero makes every
+    /// waiter of the store poll, a caller of the sync linker included.
     pub fn max_kernel_waiters(mut self, max: usize) -> Self {
         self.ctx.wait.max_kernel_waiters = max;
         self

@@ -146,6 +146,9 @@ pub(super) enum Op {
         mode: LockMode,
         timeout: Timeout,
         poll: bool,
+        /// When the descriptor holds a lock, ask for the other mode (a
+        /// conversion) instead of `mode`.
+        convert: bool,
     },
     /// `file-lock.request`, and `poll` as for `RequestDesc`.
     RequestPath {
@@ -250,8 +253,7 @@ pub(super) enum Waiters {
     /// At most this many workers in the process for this instance's waits
     /// (beyond them its waiters poll).
     Cap(u8),
-    /// `max_kernel_waiters(0)`: the async linker's waiters and requests
-    /// poll (a sync caller still blocks on its own thread).
+    /// `max_kernel_waiters(0)`: every waiter polls.
     NoWorkers,
     /// `interrupt_signal(None)`: every waiter polls.
     NoSignal,
@@ -390,7 +392,7 @@ fn after() -> impl Strategy<Value = After> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let inst = || 0u8..3;
+    let inst = || prop_oneof![3 => 0u8..2, 1 => Just(2u8)];
     prop_oneof![
         8 => (inst(), file(), prop::bool::weighted(0.2))
             .prop_map(|(inst, file, read_only)| Op::Open { inst, file, read_only }),
@@ -399,8 +401,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(inst, target, mode)| Op::TryLock { inst, target, mode }),
         5 => (inst(), target(), mode(), timeout())
             .prop_map(|(inst, target, mode, timeout)| Op::Lock { inst, target, mode, timeout }),
-        3 => (inst(), target()).prop_map(|(inst, target)| Op::Unlock { inst, target }),
-        2 => (inst(), target(), mode(), 1u8..=3)
+        4 => (inst(), target()).prop_map(|(inst, target)| Op::Unlock { inst, target }),
+        4 => (inst(), target(), mode(), 1u8..=3)
             .prop_map(|(inst, target, mode, after_ms)| Op::LockCancel { inst, target, mode, after_ms }),
         7 => (inst(), dir_sel(), path(), opts(timeout().boxed()))
             .prop_map(|(inst, dir, path, opts)| Op::Acquire { inst, dir, path, opts }),
@@ -409,14 +411,14 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (inst(), any::<u8>()).prop_map(|(inst, lock)| Op::LockFile { inst, lock }),
         3 => (inst(), any::<u8>(), mode(), timeout())
             .prop_map(|(inst, lock, mode, timeout)| Op::Relock { inst, lock, mode, timeout }),
-        5 => (inst(), target(), mode(), request_timeout(), prop::bool::weighted(0.7))
-            .prop_map(|(inst, target, mode, timeout, poll)| Op::RequestDesc { inst, target, mode, timeout, poll }),
+        5 => (inst(), target(), mode(), request_timeout(), prop::bool::weighted(0.7), any::<bool>())
+            .prop_map(|(inst, target, mode, timeout, poll, convert)| Op::RequestDesc { inst, target, mode, timeout, poll, convert }),
         4 => (inst(), dir_sel(), path(), opts(request_timeout().boxed()), prop::bool::weighted(0.7))
             .prop_map(|(inst, dir, path, opts, poll)| Op::RequestPath { inst, dir, path, opts, poll }),
         4 => (inst(), any::<u8>(), after())
             .prop_map(|(inst, req, after)| Op::Collect { inst, req, after }),
         3 => (inst(), any::<u8>()).prop_map(|(inst, req)| Op::Ready { inst, req }),
-        2 => (inst(), any::<u8>()).prop_map(|(inst, req)| Op::DropRequest { inst, req }),
+        3 => (inst(), any::<u8>()).prop_map(|(inst, req)| Op::DropRequest { inst, req }),
         1 => inst().prop_map(|inst| Op::DropInstance { inst }),
         1 => (0u8..3).prop_map(|file| Op::Scribble { file }),
     ]
@@ -453,13 +455,32 @@ pub(super) fn case() -> impl Strategy<Value = Case> {
         file,
         read_only: false,
     });
+    // Sometimes every instance starts sharing `a.lock`, so that waits and
+    // conversions meet contention from the start.
+    let share = (0u8..3).prop_map(|inst| {
+        [
+            Op::Open {
+                inst,
+                file: 0,
+                read_only: false,
+            },
+            Op::TryLock {
+                inst,
+                target: Target::Desc(0),
+                mode: LockMode::Shared,
+            },
+        ]
+    });
     (
         prop::collection::vec(cfg, 2..=3),
         any::<[bool; 2]>(),
+        prop::collection::vec(share, 0..=3),
         prop::collection::vec(open, 0..=4),
-        prop::collection::vec(op(), 4..=MAX_OPS - 4),
+        prop::collection::vec(op(), 4..=MAX_OPS - 10),
     )
-        .prop_map(|(instances, exist, mut ops, more)| {
+        .prop_map(|(instances, exist, shared, opens, more)| {
+            let mut ops: Vec<Op> = shared.into_iter().flatten().collect();
+            ops.extend(opens);
             ops.extend(more);
             Case {
                 instances,

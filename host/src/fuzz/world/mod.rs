@@ -166,7 +166,8 @@ impl World {
                 mode,
                 timeout,
                 poll,
-            } => self.request_lock(inst, target, mode, timeout, poll),
+                convert,
+            } => self.request_lock(inst, target, mode, timeout, poll, convert),
             Op::RequestPath {
                 inst,
                 dir,

@@ -77,7 +77,8 @@ fn block_on_pollable(
 }
 
 impl World {
-    /// `request-lock`; with `poll`, one `get` at once.
+    /// `request-lock`; with `poll`, one `get` at once; with `convert`, in
+    /// the mode the descriptor does not hold when it holds one.
     pub(super) fn request_lock(
         &mut self,
         inst: u8,
@@ -85,10 +86,22 @@ impl World {
         mode: LockMode,
         timeout: Timeout,
         poll: bool,
+        convert: bool,
     ) -> Check {
         let inst = self.inst_with(inst, |i| !i.descs.is_empty());
         let Some(handle) = self.target(inst, target) else {
             return self.skip();
+        };
+        let mode = match (convert, handle) {
+            (true, Handle::Desc(d)) => {
+                let ofd = self.model.ofd(self.instances[inst].descs[d].fd);
+                match self.model.ofds[ofd].held {
+                    Some(LockMode::Shared) => LockMode::Exclusive,
+                    Some(LockMode::Exclusive) => LockMode::Shared,
+                    None => mode,
+                }
+            }
+            _ => mode,
         };
         let pre = self.handle_error(inst, handle, Some(mode));
         let id = self.next_id();
