@@ -1,6 +1,7 @@
 //! The fuzzer's findings, as reproductions (each failed until the host was
 //! fixed), and the behaviour of the wait engine they pinned down.
 
+use std::fs::File;
 use std::time::{Duration, Instant};
 
 use super::instance::{at_once, borrow};
@@ -56,6 +57,31 @@ fn kernel_shows(raw: i32, lock: Option<LockMode>, within: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < within {
         if probe::fd_lock(raw).expect("fdinfo") == lock {
+            return true;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    false
+}
+
+/// Waits (at most `within`) until a request blocked in the kernel waits
+/// for the file of the raw file descriptor `raw` (a `->` line of
+/// `/proc/locks` naming its inode).
+fn kernel_waiter_on(raw: i32, within: Duration) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(format!("/proc/self/fd/{raw}"))
+        .expect("stat the file")
+        .ino();
+    let start = Instant::now();
+    while start.elapsed() < within {
+        let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+        let waiting = locks.lines().any(|line| {
+            line.contains("->")
+                && line
+                    .split_whitespace()
+                    .any(|field| field.rsplit(':').next() == Some(&inode.to_string()))
+        });
+        if waiting {
             return true;
         }
         std::thread::sleep(Duration::from_micros(200));
@@ -429,4 +455,208 @@ fn finding_holder_through_granted_request_queues_behind_waiter() {
         );
         drop(requests);
     });
+}
+
+/// A request that converts its descriptor's lock fails (its timeout
+/// passes) after the guest took the descriptor's lock again meanwhile: the
+/// host stops counting the descriptor's lock when the request fails, though
+/// the descriptor holds it. The instance then holds the lock unbeknown to
+/// the host, and a lock call of its own lines up behind another instance's
+/// waiter that waits for that very lock, until a deadline (and the lock
+/// escapes `max_held_locks`). Found by the fuzzer (a call that needed no
+/// waiting took 193 ms).
+#[test]
+#[ignore = "engine bug: a request that fails stops the host counting its descriptor's lock, \
+            even one the guest took again while the request waited (usage counts per \
+            descriptor at the request's end, not at its failed attempt)"]
+fn finding_failed_request_uncounts_relocked_descriptor() {
+    serial(|| {
+        let mut world = two_instances(LockMode::Shared);
+        world
+            .run(&Op::TryLock {
+                inst: 1,
+                target: Target::Desc(0),
+                mode: LockMode::Shared,
+            })
+            .expect("instance 1 shares the lock");
+        let raw0 = world.model.fds[world.instances[0].descs[0].fd].raw;
+        let (a, b) = world.instances.split_at_mut(1);
+        let (holder, other) = (&mut a[0], &mut b[0]);
+        let (hfd, ofd) = (borrow(&holder.descs[0].res), borrow(&other.descs[0].res));
+        let (mut hv, mut ov) = (holder.view(), other.view());
+        // A conversion that cannot succeed (instance 1 shares the lock)
+        // gives up the shared lock and waits 30 ms; meanwhile the guest
+        // takes the shared lock again.
+        let request = at_once(
+            "request-lock",
+            wit::descriptor_lock::Host::request_lock(
+                &mut hv,
+                borrow(&hfd),
+                LockMode::Exclusive,
+                Some(30_000_000),
+            ),
+        )
+        .expect("request-lock answers at once")
+        .expect("request-lock");
+        let first = at_once(
+            "get",
+            wit::descriptor_lock::HostPendingLock::get(&mut hv, borrow(&request)),
+        )
+        .expect("get answers at once")
+        .expect("get");
+        assert!(first.is_none(), "the conversion waits for instance 1");
+        // Once its worker waits in the kernel (a later attempt of the
+        // conversion would give up the shared lock again).
+        assert!(
+            kernel_waiter_on(raw0, Duration::from_secs(1)),
+            "no waiter blocked in the kernel for the conversion"
+        );
+        at_once(
+            "try-lock",
+            wit::descriptor_lock::Host::try_lock(&mut hv, borrow(&hfd), LockMode::Shared),
+        )
+        .expect("try-lock answers at once")
+        .expect("the shared lock is taken again");
+        std::thread::sleep(Duration::from_millis(50));
+        let answer = at_once(
+            "get",
+            wit::descriptor_lock::HostPendingLock::get(&mut hv, borrow(&request)),
+        )
+        .expect("get answers at once")
+        .expect("get");
+        assert!(
+            matches!(answer, Some(Ok(Err(_)))),
+            "the conversion timed out: {answer:?}"
+        );
+        // Instance 1 now waits to convert its own lock, for the shared lock
+        // instance 0 holds.
+        let waiter = at_once(
+            "request-lock",
+            wit::descriptor_lock::Host::request_lock(
+                &mut ov,
+                ofd,
+                LockMode::Exclusive,
+                Some(10_000_000_000),
+            ),
+        )
+        .expect("request-lock answers at once")
+        .expect("request-lock");
+        let first = at_once(
+            "get",
+            wit::descriptor_lock::HostPendingLock::get(&mut ov, borrow(&waiter)),
+        )
+        .expect("get answers at once")
+        .expect("get");
+        assert!(first.is_none(), "instance 1 waits for instance 0");
+        assert_eq!(
+            probe::fd_lock(raw0).expect("fdinfo"),
+            Some(LockMode::Shared),
+            "instance 0 holds the shared lock it took again"
+        );
+        let start = Instant::now();
+        let res = world.rt.block_on(wit::descriptor_lock::Host::lock(
+            &mut hv,
+            hfd,
+            LockMode::Shared,
+            Some(2_000_000_000),
+        ));
+        let took = start.elapsed();
+        assert!(
+            res.is_ok(),
+            "re-locking the held shared lock failed: {res:?}"
+        );
+        assert!(
+            took < Duration::from_secs(1),
+            "re-locking a shared lock instance 0 holds took {took:?}: it waited behind \
+             instance 1, which waits for it"
+        );
+    });
+}
+
+/// A lock taken through a duplicate descriptor of a released `file-lock`
+/// (`file-lock.file`) stays held by the open file when that duplicate is
+/// dropped (the `file-lock` still keeps the open file open), but the host no
+/// longer counts it: `max_held_locks` no longer bounds the locks an instance
+/// holds.
+#[test]
+#[ignore = "engine bug: the host counts held locks per descriptor, not per open file: \
+            dropping a locked duplicate of a file-lock's open file stops counting a lock \
+            the open file still holds, so max_held_locks can be exceeded"]
+fn finding_lock_through_dropped_duplicate_is_uncounted() {
+    use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockOptions};
+
+    serial(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg = InstCfg {
+            fair: true,
+            read_only: false,
+            read_only_exclusive: false,
+            waiters: Waiters::Kernel,
+            sync: false,
+        };
+        let mut instance = super::instance::Instance::with_policy(cfg, dir.path(), |builder| {
+            builder.max_held_locks(1)
+        });
+        let options = LockOptions {
+            mode: LockMode::Exclusive,
+            timeout: Some(0),
+            create: true,
+            write: true,
+            truncate: false,
+        };
+        let rt = &world_runtime();
+        let preopen = instance.dir(super::ops::DirSel::Preopen);
+        let mut v = instance.view();
+        let first = rt
+            .block_on(wit::path_lock::HostFileLock::acquire(
+                &mut v,
+                borrow(&preopen),
+                "a.lock".into(),
+                options,
+            ))
+            .expect("the first lock");
+        rt.block_on(wit::path_lock::HostFileLock::release(
+            &mut v,
+            borrow(&first),
+        ))
+        .expect("release it");
+        let duplicate = rt
+            .block_on(wit::path_lock::HostFileLock::file(&mut v, borrow(&first)))
+            .expect("a duplicate descriptor of its open file");
+        rt.block_on(wit::descriptor_lock::Host::try_lock(
+            &mut v,
+            borrow(&duplicate),
+            LockMode::Exclusive,
+        ))
+        .expect("lock the open file again through the duplicate");
+        v.table.delete(duplicate).expect("drop the duplicate");
+        let second = rt.block_on(wit::path_lock::HostFileLock::acquire(
+            &mut v,
+            preopen,
+            "b.lock".into(),
+            options,
+        ));
+        let native = File::open(dir.path().join("a.lock")).expect("open a.lock");
+        assert!(
+            fs4::FileExt::try_lock_shared(&native).is_err(),
+            "the open file of the first lock still holds it"
+        );
+        assert!(
+            matches!(
+                second,
+                Err(crate::error::LockFailure::Guest(LockError::LimitReached(
+                    Limit::HeldLocks
+                )))
+            ),
+            "a second lock was granted under max_held_locks(1) while the first is held"
+        );
+    });
+}
+
+/// A runtime for a test without a world.
+fn world_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime")
 }

@@ -16,7 +16,7 @@ use wasmtime_wasi::{FsPerms, OpenMode};
 
 use super::ops::{DirSel, InstCfg, Timeout, Waiters};
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
-use crate::ctx::{FileLockCtx, FileLockCtxView};
+use crate::ctx::{FileLockCtx, FileLockCtxBuilder, FileLockCtxView};
 use crate::descriptor_lock::PendingLock;
 use crate::path_lock::{FileLock, PendingFileLock};
 
@@ -159,6 +159,16 @@ pub(super) enum Handle {
 impl Instance {
     /// An instance configured as `cfg`, with `dir` preopened.
     pub(super) fn new(cfg: InstCfg, dir: &Path) -> Instance {
+        Instance::with_policy(cfg, dir, |builder| builder)
+    }
+
+    /// An instance configured as `cfg` and then by `policy`, with `dir`
+    /// preopened.
+    pub(super) fn with_policy(
+        cfg: InstCfg,
+        dir: &Path,
+        policy: impl FnOnce(FileLockCtxBuilder) -> FileLockCtxBuilder,
+    ) -> Instance {
         let mut builder = FileLockCtx::builder()
             .fair(cfg.fair)
             .read_only_exclusive(cfg.read_only_exclusive);
@@ -168,7 +178,7 @@ impl Instance {
             Waiters::NoWorkers => builder.max_kernel_waiters(0),
             Waiters::NoSignal => builder.interrupt_signal(None),
         };
-        let ctx = builder.build();
+        let ctx = policy(builder).build();
         let mut table = ResourceTable::new();
         let (perms, open_mode) = if cfg.read_only {
             (FsPerms::ReadOnly, OpenMode::READ)
@@ -256,7 +266,12 @@ pub(super) fn within<F: Future>(
 /// Runs a call of the sync linker, which may block this thread in the
 /// kernel, under a watchdog: a hung sync call cannot be abandoned, so one
 /// still running after `limit` aborts the process, naming the call.
-pub(super) fn blocking<R>(what: String, limit: Duration, call: impl FnOnce() -> R) -> R {
+/// Returns the call's result and how long the call took.
+pub(super) fn blocking<R>(
+    what: String,
+    limit: Duration,
+    call: impl FnOnce() -> R,
+) -> (R, Duration) {
     let (done, watch) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::Builder::new()
         .name("fuzz-watchdog".into())
@@ -267,8 +282,10 @@ pub(super) fn blocking<R>(what: String, limit: Duration, call: impl FnOnce() -> 
             }
         })
         .expect("start a watchdog");
+    let start = Instant::now();
     let out = call();
+    let took = start.elapsed();
     drop(done);
     watchdog.join().expect("the watchdog ends");
-    out
+    (out, took)
 }

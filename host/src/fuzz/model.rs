@@ -81,6 +81,11 @@ pub(super) struct Ofd {
     /// (by request id, with their mode): any of them may be granted at any
     /// moment once nothing conflicts.
     pub(super) waiting: Vec<(u64, LockMode)>,
+    /// The host no longer counts a lock this open file may hold (the
+    /// ignored findings `finding_failed_request_uncounts_relocked_descriptor`
+    /// and `finding_lock_through_dropped_duplicate_is_uncounted`): its
+    /// instance may line up behind waiters of that lock.
+    pub(super) forgotten: bool,
     /// Open file descriptors of it.
     fds: usize,
 }
@@ -116,6 +121,7 @@ impl Model {
             held: None,
             unsure: States::default(),
             waiting: Vec::new(),
+            forgotten: false,
             fds: 1,
         });
         self.fds.push(Fd {
@@ -271,13 +277,15 @@ impl Model {
     }
 
     /// The result of an attempt in `mode` on `ofd` (Linux `flock`: a failed
-    /// conversion has already dropped the old lock).
+    /// conversion has already dropped the old lock). A lock taken is counted
+    /// by the host again.
     pub(super) fn attempted(&mut self, ofd: usize, mode: LockMode, ok: bool) {
-        let held = &mut self.ofds[ofd].held;
+        let o = &mut self.ofds[ofd];
         if ok {
-            *held = Some(mode);
-        } else if *held != Some(mode) {
-            *held = None;
+            o.held = Some(mode);
+            o.forgotten = false;
+        } else if o.held != Some(mode) {
+            o.held = None;
         }
     }
 
@@ -289,6 +297,18 @@ impl Model {
 
     pub(super) fn unlock(&mut self, ofd: usize) {
         self.ofds[ofd].held = None;
+        self.ofds[ofd].forgotten = false;
+    }
+
+    /// Drops a holder of `fd` that the host counted a lock for: if the open
+    /// file stays open (through another descriptor), the host no longer
+    /// counts the lock it still holds.
+    pub(super) fn drop_counted_ref(&mut self, fd: usize) {
+        self.drop_ref(fd);
+        let ofd = self.fds[fd].ofd;
+        if self.fds[fd].refs == 0 && self.is_open(ofd) {
+            self.ofds[ofd].forgotten = true;
+        }
     }
 
     /// Request `id` waits for `mode` on `ofd` in the background.

@@ -81,7 +81,11 @@ impl World {
             .table
             .delete(entry.res)
             .map_err(|e| format!("delete descriptor: {e}"))?;
-        self.model.drop_ref(entry.fd);
+        if entry.counted {
+            self.model.drop_counted_ref(entry.fd);
+        } else {
+            self.model.drop_ref(entry.fd);
+        }
         Ok(())
     }
 
@@ -162,21 +166,21 @@ impl World {
         let outlook = self.handle_outlook(inst, handle, mode, timeout);
         let instance = &mut self.instances[inst];
         let fd = instance.handle(handle);
-        let start = Instant::now();
-        let out = if instance.cfg.sync {
+        let (out, elapsed) = if instance.cfg.sync {
             blocking(format!("lock {mode:?} {timeout:?}"), HANG, || {
                 wit_sync::descriptor_lock::Host::lock(&mut instance.view(), fd, mode, timeout.ns())
             })
         } else {
-            within(
+            let start = Instant::now();
+            let out = within(
                 &self.rt,
                 HANG,
                 wit::descriptor_lock::Host::lock(&mut instance.view(), fd, mode, timeout.ns()),
             )
-            .ok_or_else(|| format!("lock with timeout {timeout:?} hung for {HANG:?}"))?
+            .ok_or_else(|| format!("lock with timeout {timeout:?} hung for {HANG:?}"))?;
+            (out, start.elapsed())
         };
         let out = typed(out)?;
-        let elapsed = start.elapsed();
         let call = LockCall {
             mode,
             timeout,

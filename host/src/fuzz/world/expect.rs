@@ -224,7 +224,9 @@ impl World {
     }
 
     /// Whether one of instance `inst`'s open files surely holds a lock on
-    /// `file`, by the kernel's rules (however the host came to know it).
+    /// `file`, by the kernel's rules (however the host came to know it;
+    /// except where it is known to have lost count, see
+    /// [`Ofd::forgotten`](crate::fuzz::model::Ofd::forgotten)).
     pub(super) fn surely_holds(&self, inst: usize, file: usize) -> bool {
         let instance = &self.instances[inst];
         let fds = instance
@@ -237,6 +239,7 @@ impl World {
             let ofd = self.model.ofd(fd);
             self.model.file_of(fd) == file
                 && self.model.is_open(ofd)
+                && !self.model.ofds[ofd].forgotten
                 && !self.model.allowed(ofd).has(None)
         })
     }

@@ -39,8 +39,7 @@ impl World {
         let instance = &mut self.instances[inst];
         let dir = instance.dir(dir);
         let path = paths()[usize::from(path)].0.to_owned();
-        let start = Instant::now();
-        let out = if instance.cfg.sync {
+        let (out, elapsed) = if instance.cfg.sync {
             blocking(format!("acquire {path:?} {opts:?}"), HANG, || {
                 wit_sync::path_lock::HostFileLock::acquire(
                     &mut instance.view(),
@@ -50,7 +49,8 @@ impl World {
                 )
             })
         } else {
-            within(
+            let start = Instant::now();
+            let out = within(
                 &self.rt,
                 HANG,
                 wit::path_lock::HostFileLock::acquire(
@@ -60,9 +60,9 @@ impl World {
                     opts.options(),
                 ),
             )
-            .ok_or_else(|| format!("acquire with timeout {:?} hung for {HANG:?}", opts.timeout))?
+            .ok_or_else(|| format!("acquire with timeout {:?} hung for {HANG:?}", opts.timeout))?;
+            (out, start.elapsed())
         };
-        let elapsed = start.elapsed();
         let out = typed(out)?;
         self.log.push(format!(
             "  -> {:?} in {elapsed:?}",
@@ -203,8 +203,7 @@ impl World {
         let outlook = self.outlook(inst, file, Some(ofd), mode, timeout, converting);
         let instance = &mut self.instances[inst];
         let res = borrow(&instance.locks[l].res);
-        let start = Instant::now();
-        let out = if instance.cfg.sync {
+        let (out, elapsed) = if instance.cfg.sync {
             blocking(format!("file-lock.lock {mode:?} {timeout:?}"), HANG, || {
                 wit_sync::path_lock::HostFileLock::lock(
                     &mut instance.view(),
@@ -214,15 +213,16 @@ impl World {
                 )
             })
         } else {
-            within(
+            let start = Instant::now();
+            let out = within(
                 &self.rt,
                 HANG,
                 wit::path_lock::HostFileLock::lock(&mut instance.view(), res, mode, timeout.ns()),
             )
-            .ok_or_else(|| format!("relock with timeout {timeout:?} hung for {HANG:?}"))?
+            .ok_or_else(|| format!("relock with timeout {timeout:?} hung for {HANG:?}"))?;
+            (out, start.elapsed())
         };
         let out = typed(out)?;
-        let elapsed = start.elapsed();
         self.log.push(format!("  -> {out:?} in {elapsed:?}"));
         self.note_result(&out);
         if no_op {

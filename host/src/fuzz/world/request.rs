@@ -442,9 +442,15 @@ impl World {
                 }
                 self.model.unsure(ofd, left);
             }
-            // The host counts the descriptor's lock as the answer says.
+            // The host counts the descriptor's lock as the answer says: a
+            // failure stops counting whatever the descriptor holds now.
             if let Some(desc) = self.instances[inst].descs.iter_mut().find(|d| d.fd == fd) {
                 desc.counted = sure_ok;
+            }
+            if sure_ok {
+                self.model.ofds[ofd].forgotten = false;
+            } else if answers.err {
+                self.model.ofds[ofd].forgotten = true;
             }
             self.touch(ofd, Some(id));
         } else if answers.ok {
