@@ -15,6 +15,7 @@ use crate::ctx::FileLockCtxView;
 use crate::error::LockFailure;
 use crate::policy::Usage;
 use crate::request::{Collected, Request};
+use crate::sys;
 use crate::wait::{self, Patience};
 
 /// A handle-layer lock request: the host side of WIT `pending-lock`.
@@ -101,7 +102,10 @@ impl FileLockCtxView<'_> {
 /// may have been taken while this one waited: without room it is given back
 /// and the call fails with `limit-reached(held-locks)`); a failed attempt
 /// also ends a lock `file` held (on Linux a failed conversion gives up the
-/// old lock).
+/// old lock), unless the kernel says the open file holds one still: a
+/// request's wait runs beside the guest's other calls, so the guest may
+/// have locked the same descriptor again while the request waited, and a
+/// wait interrupted at its deadline leaves that lock in place.
 fn count_outcome(
     usage: &Usage,
     max: Option<usize>,
@@ -115,7 +119,9 @@ fn count_outcome(
             }
         }),
         Err(err) => {
-            usage.released(file);
+            if usage.holds(file) && sys::holds_flock(file) != Some(true) {
+                usage.released(file);
+            }
             Err(err)
         }
     }

@@ -466,9 +466,6 @@ fn finding_holder_through_granted_request_queues_behind_waiter() {
 /// escapes `max_held_locks`). Found by the fuzzer (a call that needed no
 /// waiting took 193 ms).
 #[test]
-#[ignore = "engine bug: a request that fails stops the host counting its descriptor's lock, \
-            even one the guest took again while the request waited (usage counts per \
-            descriptor at the request's end, not at its failed attempt)"]
 fn finding_failed_request_uncounts_relocked_descriptor() {
     serial(|| {
         let mut world = two_instances(LockMode::Shared);
@@ -579,9 +576,6 @@ fn finding_failed_request_uncounts_relocked_descriptor() {
 /// longer counts it: `max_held_locks` no longer bounds the locks an instance
 /// holds.
 #[test]
-#[ignore = "engine bug: the host counts held locks per descriptor, not per open file: \
-            dropping a locked duplicate of a file-lock's open file stops counting a lock \
-            the open file still holds, so max_held_locks can be exceeded"]
 fn finding_lock_through_dropped_duplicate_is_uncounted() {
     use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockOptions};
 

@@ -26,11 +26,6 @@ pub(super) struct DescEntry {
     /// Its model fd.
     pub(super) fd: usize,
     pub(super) read_only: bool,
-    /// Whether the host counts a lock on it (the instance's usage: set by a
-    /// lock call that took the lock, cleared by `unlock` and by a failed
-    /// attempt). The wait engine lets a holder try at once instead of
-    /// queueing.
-    pub(super) counted: bool,
 }
 
 /// A `file-lock` the instance holds a handle of.

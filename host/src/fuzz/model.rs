@@ -81,11 +81,17 @@ pub(super) struct Ofd {
     /// (by request id, with their mode): any of them may be granted at any
     /// moment once nothing conflicts.
     pub(super) waiting: Vec<(u64, LockMode)>,
-    /// The host no longer counts a lock this open file may hold (the
-    /// ignored findings `finding_failed_request_uncounts_relocked_descriptor`
-    /// and `finding_lock_through_dropped_duplicate_is_uncounted`): its
-    /// instance may line up behind waiters of that lock.
-    pub(super) forgotten: bool,
+    /// Whether the host counts a lock on this open file (the instance's
+    /// usage, kept per open file: a descriptor, the requests made on it, a
+    /// `file-lock` and its `file()` descriptors share one). The wait engine
+    /// lets a holder try at once instead of lining up, and a request made
+    /// while it is counted repeats or converts the lock.
+    pub(super) counted: bool,
+    /// A failed attempt left the count to the kernel's word: the host keeps
+    /// counting the lock if the open file still holds one (the guest may
+    /// have locked it again while a request waited). Settled at the next
+    /// check.
+    pub(super) count_unsure: bool,
     /// Open file descriptors of it.
     fds: usize,
 }
@@ -121,7 +127,8 @@ impl Model {
             held: None,
             unsure: States::default(),
             waiting: Vec::new(),
-            forgotten: false,
+            counted: false,
+            count_unsure: false,
             fds: 1,
         });
         self.fds.push(Fd {
@@ -129,14 +136,6 @@ impl Model {
             refs: 1,
             raw,
         });
-        self.fds.len() - 1
-    }
-
-    /// A new file descriptor `raw` of `fd`'s open file (a `dup`).
-    pub(super) fn dup_fd(&mut self, fd: usize, raw: i32) -> usize {
-        let ofd = self.fds[fd].ofd;
-        self.ofds[ofd].fds += 1;
-        self.fds.push(Fd { ofd, refs: 1, raw });
         self.fds.len() - 1
     }
 
@@ -277,13 +276,11 @@ impl Model {
     }
 
     /// The result of an attempt in `mode` on `ofd` (Linux `flock`: a failed
-    /// conversion has already dropped the old lock). A lock taken is counted
-    /// by the host again.
+    /// conversion has already dropped the old lock).
     pub(super) fn attempted(&mut self, ofd: usize, mode: LockMode, ok: bool) {
         let o = &mut self.ofds[ofd];
         if ok {
             o.held = Some(mode);
-            o.forgotten = false;
         } else if o.held != Some(mode) {
             o.held = None;
         }
@@ -297,18 +294,22 @@ impl Model {
 
     pub(super) fn unlock(&mut self, ofd: usize) {
         self.ofds[ofd].held = None;
-        self.ofds[ofd].forgotten = false;
     }
 
-    /// Drops a holder of `fd` that the host counted a lock for: if the open
-    /// file stays open (through another descriptor), the host no longer
-    /// counts the lock it still holds.
-    pub(super) fn drop_counted_ref(&mut self, fd: usize) {
-        self.drop_ref(fd);
-        let ofd = self.fds[fd].ofd;
-        if self.fds[fd].refs == 0 && self.is_open(ofd) {
-            self.ofds[ofd].forgotten = true;
-        }
+    /// The host counts a lock on `ofd` (`true`) or no longer does.
+    pub(super) fn count(&mut self, ofd: usize, counted: bool) {
+        let o = &mut self.ofds[ofd];
+        o.counted = counted;
+        o.count_unsure = false;
+    }
+
+    /// An attempt on `ofd` failed: a lock the host counted stays counted
+    /// only if the kernel shows the open file still holding one (settled
+    /// at the next check, see [`Ofd::count_unsure`]).
+    pub(super) fn count_failed(&mut self, ofd: usize) {
+        let o = &mut self.ofds[ofd];
+        o.count_unsure = o.counted;
+        o.counted = false;
     }
 
     /// Request `id` waits for `mode` on `ofd` in the background.

@@ -15,6 +15,7 @@ use crate::ctx::FileLockCtxView;
 use crate::error::{LockFailure, file_error};
 use crate::policy::Usage;
 use crate::request::Request;
+use crate::sys;
 use crate::wait::{self, Patience};
 
 /// A held lock on a file the host opened for a guest: the host side of the
@@ -81,20 +82,28 @@ impl FileLock {
         Ok(())
     }
 
-    /// A new wasmtime-wasi descriptor sharing this lock's open file.
+    /// A new wasmtime-wasi descriptor of this lock's open file. It shares
+    /// the lock's `Arc<File>` (not a duplicate file descriptor), so that the
+    /// instance's usage, which counts locks per `Arc<File>`, counts a lock
+    /// taken through the descriptor for as long as the open file stays
+    /// open, whichever of the two handles is dropped first.
     fn descriptor(&self) -> Result<Descriptor, LockError> {
-        let file = self.file.try_clone().map_err(|err| file_error(&err))?;
+        // `filesystem::File::new` wraps a `File` of its own; the placeholder
+        // duplicate is closed at once, when the shared one replaces it.
+        let placeholder = self.file.try_clone().map_err(|err| file_error(&err))?;
         let (perms, open_mode) = if self.write {
             (FsPerms::ReadWrite, OpenMode::READ | OpenMode::WRITE)
         } else {
             (FsPerms::ReadOnly, OpenMode::READ)
         };
-        Ok(Descriptor::File(filesystem::File::new(
-            file,
+        let mut descriptor = filesystem::File::new(
+            placeholder,
             perms,
             open_mode,
             self.allow_blocking_current_thread,
-        )))
+        );
+        descriptor.file = Arc::clone(&self.file);
+        Ok(Descriptor::File(descriptor))
     }
 }
 
@@ -187,6 +196,10 @@ impl HostFileLock for FileLockCtxView<'_> {
             Err(err) => {
                 if converting {
                     wait::release(&*file)?;
+                } else if current.usage.holds(&file) && sys::holds_flock(&file) != Some(true) {
+                    // A lock taken through a `file()` descriptor of this
+                    // open file, given up by the failed attempt.
+                    current.usage.released(&file);
                 }
                 Err(err.into())
             }

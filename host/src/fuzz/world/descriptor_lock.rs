@@ -59,12 +59,9 @@ impl World {
             )))
             .map_err(|e| format!("push: {e}"))?;
         let fd = self.model.new_fd(file, raw);
-        self.instances[inst].descs.push(DescEntry {
-            res,
-            fd,
-            read_only,
-            counted: false,
-        });
+        self.instances[inst]
+            .descs
+            .push(DescEntry { res, fd, read_only });
         self.log.push(format!("  -> descriptor on {}", FILES[file]));
         Ok(())
     }
@@ -81,11 +78,7 @@ impl World {
             .table
             .delete(entry.res)
             .map_err(|e| format!("delete descriptor: {e}"))?;
-        if entry.counted {
-            self.model.drop_counted_ref(entry.fd);
-        } else {
-            self.model.drop_ref(entry.fd);
-        }
+        self.model.drop_ref(entry.fd);
         Ok(())
     }
 
@@ -126,7 +119,8 @@ impl World {
             Handle::Desc(d) => {
                 let desc = &self.instances[inst].descs[d];
                 let (ofd, file) = (self.model.ofd(desc.fd), self.model.file_of(desc.fd));
-                self.outlook(inst, file, Some(ofd), mode, timeout, desc.counted)
+                let counted = self.model.ofds[ofd].counted;
+                self.outlook(inst, file, Some(ofd), mode, timeout, counted)
             }
             Handle::Dir => Outlook {
                 may_succeed: false,
@@ -217,10 +211,9 @@ impl World {
                 let Handle::Desc(d) = handle else {
                     unreachable!()
                 };
-                let desc = &mut self.instances[inst].descs[d];
-                desc.counted = false;
-                let ofd = self.model.ofd(desc.fd);
+                let ofd = self.model.ofd(self.instances[inst].descs[d].fd);
                 self.model.unlock(ofd);
+                self.model.count(ofd, false);
                 self.touch(ofd, None);
             }
             (want, got) => return Err(format!("unlock: {got:?}, expected {want:?}")),
@@ -273,10 +266,9 @@ impl World {
                 let Handle::Desc(d) = handle else {
                     unreachable!()
                 };
-                let desc = &mut self.instances[inst].descs[d];
-                desc.counted = true;
-                let ofd = self.model.ofd(desc.fd);
+                let ofd = self.model.ofd(self.instances[inst].descs[d].fd);
                 self.model.attempted(ofd, mode, true);
+                self.model.count(ofd, true);
                 self.touch(ofd, None);
             }
             (None, None) => {

@@ -208,25 +208,21 @@ impl World {
         !self.model.may_conflict(file, ofd, mode)
     }
 
-    /// Whether the host counts a lock of instance `inst` on `file` (a
-    /// descriptor it locked, a held `file-lock`): the wait engine's own
-    /// knowledge.
+    /// Whether the host counts a lock of instance `inst` on `file` (an
+    /// open file of a descriptor or a `file-lock` it locked): the wait
+    /// engine's own knowledge.
     pub(super) fn counts_lock_on(&self, inst: usize, file: usize) -> bool {
         let instance = &self.instances[inst];
         instance
             .descs
             .iter()
-            .any(|d| d.counted && self.model.file_of(d.fd) == file)
-            || instance
-                .locks
-                .iter()
-                .any(|l| l.held && self.model.file_of(l.fd) == file)
+            .map(|d| d.fd)
+            .chain(instance.locks.iter().map(|l| l.fd))
+            .any(|fd| self.model.file_of(fd) == file && self.model.ofds[self.model.ofd(fd)].counted)
     }
 
     /// Whether one of instance `inst`'s open files surely holds a lock on
-    /// `file`, by the kernel's rules (however the host came to know it;
-    /// except where it is known to have lost count, see
-    /// [`Ofd::forgotten`](crate::fuzz::model::Ofd::forgotten)).
+    /// `file`, by the kernel's rules (however the host came to know it).
     pub(super) fn surely_holds(&self, inst: usize, file: usize) -> bool {
         let instance = &self.instances[inst];
         let fds = instance
@@ -239,7 +235,6 @@ impl World {
             let ofd = self.model.ofd(fd);
             self.model.file_of(fd) == file
                 && self.model.is_open(ofd)
-                && !self.model.ofds[ofd].forgotten
                 && !self.model.allowed(ofd).has(None)
         })
     }
@@ -323,10 +318,11 @@ impl World {
         let ok = check_attempt(&call.out, outlook, call.timeout, call.elapsed)?;
         if ok {
             self.model.attempted(ofd, call.mode, true);
+            self.model.count(ofd, true);
         } else {
             self.failed_attempt(ofd, call.mode, !outlook.may_line_up);
+            self.model.count_failed(ofd);
         }
-        self.instances[inst].descs[d].counted = ok;
         self.touch(ofd, None);
         Ok(())
     }

@@ -62,6 +62,13 @@ impl World {
             let o = &mut self.model.ofds[ofd];
             o.held = lock;
             o.unsure = Default::default();
+            if o.count_unsure {
+                // The host kept counting the lock if the open file still
+                // held one when the attempt failed; a request waiting on it
+                // may have been granted since, uncounted until answered.
+                o.counted = lock.is_some() && o.waiting.is_empty();
+                o.count_unsure = false;
+            }
         }
     }
 

@@ -90,6 +90,7 @@ impl World {
                     let fd = self.model.new_fd(file, raw);
                     let ofd = self.model.ofd(fd);
                     self.model.attempted(ofd, opts.mode, true);
+                    self.model.count(ofd, true);
                     if opts.truncate {
                         self.model.files[file].len = 0;
                     }
@@ -125,6 +126,7 @@ impl World {
             entry.held = false;
             let ofd = self.model.ofd(entry.fd);
             self.model.unlock(ofd);
+            self.model.count(ofd, false);
             self.touch(ofd, None);
         }
         Ok(())
@@ -146,6 +148,7 @@ impl World {
         if entry.held {
             let ofd = self.model.ofd(entry.fd);
             self.model.unlock(ofd);
+            self.model.count(ofd, false);
             self.touch(ofd, None);
         }
         self.model.drop_ref(entry.fd);
@@ -153,7 +156,8 @@ impl World {
     }
 
     /// `file-lock.file`: a new descriptor of the lock's open file, given to
-    /// the instance.
+    /// the instance. It shares the lock's file descriptor (no new one is
+    /// open), so the host counts one lock for both.
     pub(super) fn file(&mut self, inst: u8, lock: u8) -> Check {
         let inst = self.inst_with(inst, |i| !i.locks.is_empty());
         let instance = &mut self.instances[inst];
@@ -171,12 +175,16 @@ impl World {
             _ => return Err("file() gave no file descriptor".into()),
         };
         let (fd, write) = (instance.locks[l].fd, instance.locks[l].write);
-        let fd = self.model.dup_fd(fd, raw);
+        ensure!(
+            raw == self.model.fds[fd].raw,
+            "file() opened file descriptor {raw}, not sharing the lock's {}",
+            self.model.fds[fd].raw
+        );
+        self.model.add_ref(fd);
         self.instances[inst].descs.push(DescEntry {
             res,
             fd,
             read_only: !write,
-            counted: false,
         });
         Ok(())
     }
@@ -240,12 +248,16 @@ impl World {
         let ok = check_attempt(&out, outlook, timeout, elapsed)?;
         if ok {
             self.model.attempted(ofd, mode, true);
+            self.model.count(ofd, true);
         } else if converting {
             // A conversion that fails gives up the old lock, and the
             // resource says so.
             self.model.unlock(ofd);
+            self.model.count(ofd, false);
         } else {
+            // The open file may hold a lock through a `file()` descriptor.
             self.failed_attempt(ofd, mode, !outlook.may_line_up);
+            self.model.count_failed(ofd);
         }
         self.touch(ofd, None);
         let entry = &mut self.instances[inst].locks[l];

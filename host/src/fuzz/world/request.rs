@@ -116,8 +116,8 @@ impl World {
         let (fd, file, state, held_before) = match (pre, handle) {
             (Some(err), _) => (None, None, ReqState::Immediate(err), false),
             (None, Handle::Desc(d)) => {
-                let desc = &instance.descs[d];
-                let (fd, held_before) = (desc.fd, desc.counted);
+                let fd = instance.descs[d].fd;
+                let held_before = self.model.ofds[self.model.ofd(fd)].counted;
                 self.model.add_ref(fd);
                 let state = ReqState::Waiting {
                     registered: None,
@@ -442,15 +442,16 @@ impl World {
                 }
                 self.model.unsure(ofd, left);
             }
-            // The host counts the descriptor's lock as the answer says: a
-            // failure stops counting whatever the descriptor holds now.
-            if let Some(desc) = self.instances[inst].descs.iter_mut().find(|d| d.fd == fd) {
-                desc.counted = sure_ok;
-            }
+            // The host counts the descriptor's lock as the answer says; a
+            // failure keeps counting a lock the open file still holds (the
+            // guest may have taken it again while the request waited).
             if sure_ok {
-                self.model.ofds[ofd].forgotten = false;
-            } else if answers.err {
-                self.model.ofds[ofd].forgotten = true;
+                self.model.count(ofd, true);
+            } else if answers.ok {
+                self.model.ofds[ofd].counted = true;
+                self.model.count_failed(ofd);
+            } else {
+                self.model.count_failed(ofd);
             }
             self.touch(ofd, Some(id));
         } else if answers.ok {
@@ -603,10 +604,14 @@ impl World {
             }
             ReqState::Ready { answers, .. } => {
                 if req.is_desc() && answers.ok && !req.held_before {
+                    // The lock the request took is given back and no longer
+                    // counted; after a failure the count stays as it was.
                     if answers.err {
                         self.model.unsure(ofd, States::one(None));
+                        self.model.count_failed(ofd);
                     } else {
                         self.model.unlock(ofd);
+                        self.model.count(ofd, false);
                     }
                     self.touch(ofd, Some(req.id));
                 }
