@@ -464,7 +464,8 @@ fn finding_holder_through_granted_request_queues_behind_waiter() {
 /// the host, and a lock call of its own lines up behind another instance's
 /// waiter that waits for that very lock, until a deadline (and the lock
 /// escapes `max_held_locks`). Found by the fuzzer (a call that needed no
-/// waiting took 193 ms).
+/// waiting took 193 ms). The host now asks the kernel whether the open file
+/// still holds a lock before it stops counting one after a failed attempt.
 #[test]
 fn finding_failed_request_uncounts_relocked_descriptor() {
     serial(|| {
@@ -570,11 +571,12 @@ fn finding_failed_request_uncounts_relocked_descriptor() {
     });
 }
 
-/// A lock taken through a duplicate descriptor of a released `file-lock`
-/// (`file-lock.file`) stays held by the open file when that duplicate is
-/// dropped (the `file-lock` still keeps the open file open), but the host no
-/// longer counts it: `max_held_locks` no longer bounds the locks an instance
-/// holds.
+/// A lock taken through a `file-lock.file()` descriptor of a released
+/// `file-lock` stays held by the open file when that descriptor is dropped
+/// (the `file-lock` still keeps the open file open), but the host stopped
+/// counting it (the descriptor was a duplicate with a handle of its own):
+/// `max_held_locks` no longer bounded the locks an instance holds. Such
+/// descriptors now share the lock's handle of the open file.
 #[test]
 fn finding_lock_through_dropped_duplicate_is_uncounted() {
     use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockOptions};

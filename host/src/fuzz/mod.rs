@@ -74,9 +74,13 @@
 //!   that repeats or converts its descriptor's lock). Requests of other
 //!   instances make progress only when polled.
 //!
-//! The model also mirrors which locks the host counts for each instance
-//! (the descriptors and lock resources it holds), which the engine uses to
-//! let a holder try at once instead of lining up.
+//! The model also mirrors which locks the host counts for each instance,
+//! per open file (a descriptor and the requests made on it, a lock resource
+//! and its `file()` descriptors share one): the engine lets a holder try at
+//! once instead of lining up, and a request made while its descriptor's
+//! lock is counted repeats or converts it (dropped uncollected, it leaves
+//! the lock held). A failed attempt keeps a counted lock counted when the
+//! kernel shows the open file still holding one.
 //!
 //! # What is checked, after every operation
 //!
@@ -156,7 +160,15 @@
 //! - an instance that held a lock through a request granted in the
 //!   background (not collected yet) lined up behind another instance's
 //!   waiter for that very lock
-//!   (`finding_holder_through_granted_request_queues_behind_waiter`).
+//!   (`finding_holder_through_granted_request_queues_behind_waiter`);
+//! - a request that failed stopped the host counting its descriptor's lock
+//!   even when the guest had locked the descriptor again while the request
+//!   waited: the instance then lined up behind a waiter for its own lock
+//!   (`finding_failed_request_uncounts_relocked_descriptor`);
+//! - a lock taken through a `file-lock.file()` descriptor was no longer
+//!   counted once that descriptor was dropped, though the lock's open file
+//!   still held it, so `max_held_locks` could be exceeded
+//!   (`finding_lock_through_dropped_duplicate_is_uncounted`).
 //!
 //! # Layout
 //!
