@@ -4,13 +4,14 @@
 //! other language whose toolchain is installed. It generates:
 //!
 //! - `guests.rs`: a path constant per guest, `foreach_scenario!`, and an
-//!   `Option` per language guest;
+//!   `Option` per guest in another language (`PYTHON_HOLD`, `PYTHON_EXISTING`, …);
 //! - `examples.rs`: the example guests' bytes, which the CLI embeds.
 //!
-//! The languages that were built are passed on to dependents' build scripts
-//! as `DEP_PORTALOCKER_ARTIFACTS_LANGUAGES` (this package `links` to nothing
-//! but that name), so tests can be ignored with a reason when a toolchain is
-//! missing.
+//! The guests in other languages are passed on to dependents' build scripts
+//! (this package `links` to nothing but that name): all of them as
+//! `DEP_PORTALOCKER_ARTIFACTS_LANGUAGE_GUESTS`, those that were built as
+//! `DEP_PORTALOCKER_ARTIFACTS_BUILT` (`python_hold,python_existing,…`), so
+//! tests can be ignored with a reason when a toolchain is missing.
 
 #[path = "build/languages.rs"]
 mod languages;
@@ -24,9 +25,10 @@ use std::path::PathBuf;
 const EXAMPLES: [(&str, &str); 3] = [
     (
         "hold",
-        "`hold [--layer path|handle|reentrant|temporary|semaphore|pid] [--label L] [--try] \
-         [--timeout MS] [--until GATE] PATH MODE MILLIS`: locks PATH (`shared` or \
-         `exclusive`) with the chosen lock class, prints `locked`, keeps the lock MILLIS ms, \
+        "`hold [--layer path|handle|reentrant|temporary|semaphore|pid|std|fs4] [--label L] \
+         [--try] [--timeout MS] [--until GATE] PATH MODE MILLIS`: locks PATH (`shared` or \
+         `exclusive`) with the chosen lock class (`std` and `fs4`: a `std::fs::File` through \
+         `FileLockExt` or the fs4-compatible `FileExt`), prints `locked`, keeps the lock MILLIS ms, \
          releases and prints `released`. Exit code 2 when the lock is held elsewhere (with \
          `--try`), 3 on timeout, 1 on any other error.",
     ),
@@ -69,23 +71,31 @@ fn main() {
         scenarios.iter().map(|s| format!("        $mac!({s});\n")).collect::<String>()
     )
     .unwrap();
-    let mut built_languages = Vec::new();
+    // Every guest in another language: a constant each, and the list of
+    // those built for dependents' build scripts (`has_<id>` cfgs).
+    let mut ids = Vec::new();
+    let mut built = Vec::new();
     for language in &languages::LANGUAGES {
-        let built = languages::build_language_guest(language, &out_dir);
-        if built.is_some() {
-            built_languages.push(language.name);
+        for guest in language.guests {
+            let id = guest.id(language);
+            let path = languages::build_language_guest(language, guest, &out_dir);
+            writeln!(
+                code,
+                "/// {}, when its toolchain was found.\npub const {}: Option<&str> = {:?};",
+                guest.doc,
+                id.to_uppercase(),
+                path.as_ref().map(|path| path.display().to_string())
+            )
+            .unwrap();
+            if path.is_some() {
+                built.push(id.clone());
+            }
+            ids.push(id);
         }
-        writeln!(
-            code,
-            "/// The `hold` guest written in {}, when its toolchain was found.\npub const {}_HOLD: Option<&str> = {:?};",
-            language.title,
-            language.name.to_uppercase(),
-            built.map(|path| path.display().to_string())
-        )
-        .unwrap();
     }
     std::fs::write(out_dir.join("guests.rs"), code).expect("write guests.rs");
-    println!("cargo::metadata=languages={}", built_languages.join(","));
+    println!("cargo::metadata=language_guests={}", ids.join(","));
+    println!("cargo::metadata=built={}", built.join(","));
 
     let mut examples = String::new();
     for (name, doc) in EXAMPLES {

@@ -1,12 +1,15 @@
-//! Sets `has_<language>` for each language whose `hold` guest the artifacts
-//! crate built, so tests of a missing language are ignored with a reason.
+//! Sets `has_<language>_<guest>` (`has_python_hold`, `has_python_existing`,
+//! …) for each guest in another language that the artifacts crate built, so
+//! tests of a missing toolchain are ignored with a reason.
 
 fn main() {
-    let built = std::env::var("DEP_PORTALOCKER_ARTIFACTS_LANGUAGES").unwrap_or_default();
-    for language in ["python", "javascript", "c"] {
-        println!("cargo::rustc-check-cfg=cfg(has_{language})");
-        if built.split(',').any(|name| name == language) {
-            println!("cargo::rustc-cfg=has_{language}");
+    let metadata = |key: &str| std::env::var(format!("DEP_PORTALOCKER_ARTIFACTS_{key}"));
+    let all = metadata("LANGUAGE_GUESTS").expect("portalocker-artifacts names its guests");
+    let built = metadata("BUILT").unwrap_or_default();
+    for guest in all.split(',').filter(|id| !id.is_empty()) {
+        println!("cargo::rustc-check-cfg=cfg(has_{guest})");
+        if built.split(',').any(|id| id == guest) {
+            println!("cargo::rustc-cfg=has_{guest}");
         }
     }
 }

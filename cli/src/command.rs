@@ -286,6 +286,10 @@ impl CommandRunner {
     pub fn run(&self, component: &Component, invocation: &Invocation) -> Result<Outcome, RunError> {
         let mut wasi = WasiCtx::builder();
         wasi.args(&invocation.args).envs(&invocation.env);
+        // A sync run owns its thread: file I/O may block it (as wasmtime's
+        // own CLI allows), instead of hopping to a blocking pool.
+        let sync = self.flavour == Flavour::Sync;
+        wasi.allow_blocking_current_thread(sync);
         for preopen in &invocation.preopens {
             let perms = if preopen.read_only {
                 FsPerms::ReadOnly
@@ -312,7 +316,12 @@ impl CommandRunner {
                 Some((stdout, stderr))
             }
         };
-        let state = CommandState::new(wasi.build(), invocation.locks.clone());
+        let locks = invocation
+            .locks
+            .to_builder()
+            .allow_blocking_current_thread(sync)
+            .build();
+        let state = CommandState::new(wasi.build(), locks);
         let mut store = Store::new(&self.engine, state);
         let ran = match self.flavour {
             Flavour::Sync => Command::instantiate(&mut store, component, &self.linker)

@@ -33,17 +33,41 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Flushes the temporary file and moves it to the target.
-    fn commit(&mut self) -> Result<(), LockError> {
+    /// The commit of this write, to run where blocking work runs; the write
+    /// no longer owns its temporary file from here on. A second commit is
+    /// `invalid-options`.
+    fn take_commit(&mut self) -> Result<Commit, LockError> {
         let temporary = self.temporary.take().ok_or(LockError::InvalidOptions)?;
+        Ok(Commit {
+            dir: Arc::clone(&self.dir),
+            target: self.target.clone(),
+            temporary,
+            file: Arc::clone(&self.file),
+            replace: self.replace,
+        })
+    }
+}
+
+/// A commit taken out of an [`AtomicFile`].
+struct Commit {
+    dir: Arc<File>,
+    target: PathBuf,
+    temporary: PathBuf,
+    file: Arc<File>,
+    replace: bool,
+}
+
+impl Commit {
+    /// Flushes the temporary file and moves it to the target.
+    fn run(self) -> Result<(), LockError> {
         let moved = self
             .file
             .sync_all()
             .map_err(|err| file_error(&err))
-            .and_then(|()| self.move_into_place(&temporary));
+            .and_then(|()| self.move_into_place(&self.temporary));
         // Whatever happened, the temporary name is not needed any more (after
         // a rename it no longer exists).
-        let _ = cap_primitives::fs::remove_file(&self.dir, &temporary);
+        let _ = cap_primitives::fs::remove_file(&self.dir, &self.temporary);
         moved
     }
 
@@ -73,6 +97,25 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Checks the target of an atomic write and creates its temporary file.
+fn start(dir: &File, target: &Path, temporary: &Path, replace: bool) -> Result<File, LockError> {
+    match cap_primitives::fs::stat(dir, target, FollowSymlinks::No) {
+        Ok(metadata) if metadata.file_type().is_symlink() => return Err(LockError::BadPath),
+        Ok(metadata) if !metadata.file_type().is_file() => return Err(LockError::NotLockable),
+        Ok(_) if !replace => return Err(LockError::AlreadyExists),
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(open_error(&err)),
+    }
+    let mut options = OpenOptions::new();
+    options
+        .read(true)
+        .write(true)
+        .create_new(true)
+        ._cap_fs_ext_follow(FollowSymlinks::No);
+    cap_primitives::fs::open(dir, temporary, &options).map_err(|err| open_error(&err))
+}
+
 impl atomic_write::Host for FileLockCtxView<'_> {}
 
 impl HostAtomicFile for FileLockCtxView<'_> {
@@ -92,31 +135,18 @@ impl HostAtomicFile for FileLockCtxView<'_> {
             .file_name()
             .and_then(|name| name.to_str())
             .ok_or(LockError::BadPath)?;
-        match cap_primitives::fs::stat(&dir.dir, &target, FollowSymlinks::No) {
-            Ok(metadata) if metadata.file_type().is_symlink() => {
-                return Err(LockError::BadPath.into());
-            }
-            Ok(metadata) if !metadata.file_type().is_file() => {
-                return Err(LockError::NotLockable.into());
-            }
-            Ok(_) if !replace => return Err(LockError::AlreadyExists.into()),
-            Ok(_) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(open_error(&err).into()),
-        }
         let temporary = target.with_file_name(format!(
             ".{name}.{}-{}.tmp",
             std::process::id(),
             TEMPORARIES.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut options = OpenOptions::new();
-        options
-            .read(true)
-            .write(true)
-            .create_new(true)
-            ._cap_fs_ext_follow(FollowSymlinks::No);
-        let file = cap_primitives::fs::open(&dir.dir, &temporary, &options)
-            .map_err(|err| open_error(&err))?;
+        let dir_file = Arc::clone(&dir.dir);
+        let (checked, named) = (target.clone(), temporary.clone());
+        let file = self
+            .ctx
+            .blocking()
+            .run(move || start(&dir_file, &checked, &named, replace))
+            .await?;
         let atomic = AtomicFile {
             dir: Arc::clone(&dir.dir),
             target,
@@ -144,8 +174,10 @@ impl HostAtomicFile for FileLockCtxView<'_> {
         Ok(self.table.push(descriptor)?)
     }
 
+    /// Flushes and moves the temporary file into place, off the executor.
     async fn commit(&mut self, atomic: Resource<AtomicFile>) -> Result<(), LockFailure> {
-        self.table.get_mut(&atomic)?.commit()?;
+        let commit = self.table.get_mut(&atomic)?.take_commit()?;
+        self.ctx.blocking().run(move || commit.run()).await?;
         Ok(())
     }
 

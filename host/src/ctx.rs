@@ -26,7 +26,7 @@ use crate::wait::WaitPolicy;
 pub struct FileLockCtx {
     pub(crate) wait: WaitPolicy,
     pub(crate) allow_blocking_current_thread: bool,
-    pub(crate) policy: LockPolicy,
+    pub(crate) policy: Arc<LockPolicy>,
     pub(crate) usage: Arc<Usage>,
     pub(crate) instance: Arc<str>,
     /// Whether `instance` was named by the embedder (kept by clones).
@@ -49,7 +49,7 @@ impl Default for FileLockCtx {
         FileLockCtx {
             wait: WaitPolicy::default(),
             allow_blocking_current_thread: false,
-            policy: LockPolicy::default(),
+            policy: Arc::default(),
             usage: Arc::default(),
             instance: next_instance(),
             named: false,
@@ -62,7 +62,7 @@ impl Clone for FileLockCtx {
         FileLockCtx {
             wait: self.wait,
             allow_blocking_current_thread: self.allow_blocking_current_thread,
-            policy: self.policy.clone(),
+            policy: Arc::clone(&self.policy),
             usage: Arc::default(),
             instance: if self.named {
                 Arc::clone(&self.instance)
@@ -78,6 +78,12 @@ impl FileLockCtx {
     /// Starts a builder with the defaults.
     pub fn builder() -> FileLockCtxBuilder {
         FileLockCtxBuilder::default()
+    }
+
+    /// Starts a builder with this context's configuration (as a clone: no
+    /// usage, and a fresh identity unless it was named).
+    pub fn to_builder(&self) -> FileLockCtxBuilder {
+        FileLockCtxBuilder { ctx: self.clone() }
     }
 
     /// How waiters pace their lock attempts.
@@ -96,11 +102,43 @@ impl FileLockCtx {
         &self.instance
     }
 
+    /// Where the host's own file-system work that may block (an open, an
+    /// unlink, an `fsync`) runs for this store.
+    pub(crate) fn blocking(&self) -> Blocking {
+        Blocking {
+            inline: self.allow_blocking_current_thread,
+        }
+    }
+
     /// The budget of a wait that starts now.
     pub(crate) fn wait_budget(&self) -> WaitBudget {
         WaitBudget {
             usage: Arc::clone(&self.usage),
             max_pending: self.policy.max_pending_waits,
+        }
+    }
+}
+
+/// Where file-system work that may block runs: off the executor, on Tokio's
+/// blocking pool, unless the embedder allows blocking the current thread
+/// ([`FileLockCtxBuilder::allow_blocking_current_thread`]), as wasmtime-wasi
+/// does for file I/O.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Blocking {
+    inline: bool,
+}
+
+impl Blocking {
+    /// Runs `f` where this store's blocking work runs.
+    pub(crate) async fn run<T, F>(self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.inline {
+            f()
+        } else {
+            wasmtime_wasi::runtime::spawn_blocking(f).await
         }
     }
 }
@@ -112,11 +150,11 @@ pub struct FileLockCtxBuilder {
 }
 
 impl FileLockCtxBuilder {
-    /// Sets how a waiting guest paces its lock attempts: the first pause after
-    /// a contended attempt is `min`, doubling up to `max` (see the
-    /// [`wait`](crate::wait) module docs). A smaller `max` hands a released
-    /// lock over sooner at the cost of more attempts. `max` is raised to `min`
-    /// if smaller.
+    /// Sets how a polling waiter paces its lock attempts (a waiter that
+    /// cannot wait in the kernel: see the [`wait`](crate::wait) module docs):
+    /// the first pause after a contended attempt is `min`, doubling up to
+    /// `max`. A smaller `max` notices a release by another process sooner at
+    /// the cost of more attempts. `max` is raised to `min` if smaller.
     pub fn wait_intervals(mut self, min: Duration, max: Duration) -> Self {
         self.ctx.wait.min_interval = min;
         self.ctx.wait.max_interval = max.max(min);
@@ -124,40 +162,46 @@ impl FileLockCtxBuilder {
     }
 
     /// Whether this store's waiters line up first-come-first-served with the
-    /// host's other fair waiters on the same file (the default), instead of
-    /// all racing for the lock when it is released.
+    /// host's other fair waiters on the same file (the default), the oldest
+    /// waiting in the kernel, instead of all polling and racing for the lock
+    /// when it is released.
     pub fn fair(mut self, fair: bool) -> Self {
         self.ctx.wait.fair = fair;
         self
     }
 
-    /// The signal that interrupts a waiter blocked in the kernel at its
-    /// deadline or when its wait is cancelled (see
-    /// [`WaitPolicy::interrupt_signal`]): by default a real-time signal on
-    /// Linux (`SIGRTMIN + 6`). The host installs an empty handler on it,
-    /// without `SA_RESTART`, the first time a waiter needs it, and only if
-    /// the signal has no handler yet (otherwise waiters poll); do not
-    /// install a handler of your own on it afterwards. `None` makes every
-    /// waiter poll instead of waiting in the kernel.
+    /// The signal that interrupts a waiter blocked in the kernel (at its
+    /// deadline, or when its wait is cancelled; see
+    /// [`WaitPolicy::interrupt_signal`]); `None` makes every waiter of this
+    /// store poll instead. The default is `SIGRTMIN + 6` on Linux and none
+    /// elsewhere. The host installs an empty handler on the signal (without
+    /// `SA_RESTART`) the first time it is needed, only if the signal has no
+    /// handler yet (otherwise the waiters poll); do not install a handler of
+    /// your own on it, and do not block it in threads that run sync guests
+    /// (such a caller's wait is then done by a worker).
     pub fn interrupt_signal(mut self, signal: Option<i32>) -> Self {
         self.ctx.wait.interrupt_signal = signal;
         self
     }
 
-    /// The most worker threads of the process that may block in the kernel
-    /// for this store's waiters of the async linker and its lock requests
-    /// (see [`WaitPolicy::max_kernel_waiters`]; 128 by default); beyond them
-    /// waiters poll, still honouring their timeouts. Zero makes every
-    /// waiter of the store poll, a caller of the sync linker included.
+    /// The most threads that may block in the kernel for this store's
+    /// async waits and requests, counting those of every store in the
+    /// process (see [`WaitPolicy::max_kernel_waiters`]; default 128). Each
+    /// contended file has at most one such thread, whatever the number of
+    /// waiters; beyond the cap, waiters poll (and still honour their
+    /// timeouts). Zero makes every waiter of this store poll, a caller of
+    /// the sync linker included.
     pub fn max_kernel_waiters(mut self, max: usize) -> Self {
         self.ctx.wait.max_kernel_waiters = max;
         self
     }
 
-    /// Lets file I/O on descriptors handed out by `file-lock.file` run on the
-    /// calling thread instead of a blocking-task pool, like wasmtime-wasi's
+    /// Lets the host's own file-system work (opening lock files, truncating,
+    /// removing temporary lock files, flushing atomic writes) and file I/O on
+    /// descriptors it hands out (`file-lock.file`) run on the calling thread
+    /// instead of Tokio's blocking pool, like wasmtime-wasi's
     /// `WasiCtxBuilder::allow_blocking_current_thread`. Set it to the same
-    /// value as there.
+    /// value as there (a sync embedding usually allows it).
     pub fn allow_blocking_current_thread(mut self, allow: bool) -> Self {
         self.ctx.allow_blocking_current_thread = allow;
         self
@@ -174,8 +218,7 @@ impl FileLockCtxBuilder {
     /// Fails if `dir` cannot be canonicalized (it does not exist, say).
     pub fn allow_locking_under(mut self, dir: impl AsRef<Path>) -> std::io::Result<Self> {
         let dir = canonical_dir(dir.as_ref())?;
-        self.ctx
-            .policy
+        Arc::make_mut(&mut self.ctx.policy)
             .lock_dirs
             .get_or_insert_with(Vec::new)
             .push(dir);
@@ -186,7 +229,7 @@ impl FileLockCtxBuilder {
     /// locks. Off by default, so that a guest that may only read cannot starve
     /// writers; such a lock fails with `denied`.
     pub fn read_only_exclusive(mut self, allow: bool) -> Self {
-        self.ctx.policy.read_only_exclusive = allow;
+        Arc::make_mut(&mut self.ctx.policy).read_only_exclusive = allow;
         self
     }
 
@@ -194,7 +237,7 @@ impl FileLockCtxBuilder {
     /// descriptors locked through the handle layer); more fail with
     /// `limit-reached(held-locks)`.
     pub fn max_held_locks(mut self, max: usize) -> Self {
-        self.ctx.policy.max_held_locks = Some(max);
+        Arc::make_mut(&mut self.ctx.policy).max_held_locks = Some(max);
         self
     }
 
@@ -202,14 +245,14 @@ impl FileLockCtxBuilder {
     /// and pending requests that have to wait); more fail with
     /// `limit-reached(pending-waits)`.
     pub fn max_pending_waits(mut self, max: usize) -> Self {
-        self.ctx.policy.max_pending_waits = Some(max);
+        Arc::make_mut(&mut self.ctx.policy).max_pending_waits = Some(max);
         self
     }
 
     /// The longest any wait may last, whatever timeout the guest asks for; a
     /// wait cut short by it fails with `limit-reached(wait-time)`.
     pub fn max_wait(mut self, max: Duration) -> Self {
-        self.ctx.policy.max_wait = Some(max);
+        Arc::make_mut(&mut self.ctx.policy).max_wait = Some(max);
         self
     }
 

@@ -10,6 +10,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
 
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
@@ -36,21 +37,18 @@ pub struct PidFileLock {
     holder: Holder,
 }
 
-impl PidFileLock {
-    /// Empties the file while still holding the lock, then unlocks.
-    fn release(&mut self) -> Result<(), LockError> {
-        let Some(lock) = self.held.take() else {
-            return Ok(());
-        };
-        let emptied = lock.open_file().set_len(0);
-        drop(lock);
-        emptied.map_err(|err| file_error(&err))
-    }
+/// Empties the PID file while still holding its lock, then unlocks.
+fn release(lock: FileLock) -> Result<(), LockError> {
+    let emptied = lock.open_file().set_len(0);
+    drop(lock);
+    emptied.map_err(|err| file_error(&err))
 }
 
 impl Drop for PidFileLock {
     fn drop(&mut self) {
-        if let Err(err) = self.release() {
+        if let Some(lock) = self.held.take()
+            && let Err(err) = release(lock)
+        {
             tracing::warn!(?err, "emptying a PID file on release failed");
         }
     }
@@ -130,18 +128,16 @@ impl HostPidFileLock for FileLockCtxView<'_> {
         }
         check_label(label.as_deref())?;
         options.write = true;
-        let opened = self.open_in_dir(&dir, &path, &options)?;
+        let opened = self.open_in_dir(&dir, &path, &options)?.await?;
         // A second handle of the same open file, to read the holder in the
         // way if the lock is contended.
         let reader = opened.file().try_clone().map_err(|err| file_error(&err))?;
-        let lock = match self.lock_opened(opened, options).await {
+        let blocking = self.ctx.blocking();
+        let lock = match self.lock_opened(options)(opened).await {
             Ok(lock) => lock,
             Err(err @ (LockError::AlreadyLocked | LockError::TimedOut)) => {
-                return Err(PidLockError {
-                    error: err,
-                    holder: read_holder(&reader),
-                }
-                .into());
+                let holder = blocking.run(move || read_holder(&reader)).await;
+                return Err(PidLockError { error: err, holder }.into());
             }
             Err(err) => return Err(err.into()),
         };
@@ -153,7 +149,11 @@ impl HostPidFileLock for FileLockCtxView<'_> {
         };
         // On failure, dropping `lock` unlocks it; the file may hold a
         // partial record, which readers ignore.
-        publish(lock.open_file(), &holder).map_err(|err| file_error(&err))?;
+        let (file, record) = (lock.shared_file(), holder.clone());
+        blocking
+            .run(move || publish(&file, &record))
+            .await
+            .map_err(|err| file_error(&err))?;
         let pid_lock = PidFileLock {
             held: Some(lock),
             holder,
@@ -167,25 +167,29 @@ impl HostPidFileLock for FileLockCtxView<'_> {
         dir: Resource<Descriptor>,
         path: String,
     ) -> Result<LockState, LockFailure> {
-        let dir = self.directory(&dir)?;
-        let relative = open::check_relative(&path)?;
-        self.ctx.policy.admit_in_dir(&dir.dir, relative)?;
-        let request = OpenRequest {
-            create: false,
-            write: false,
-        };
-        let file = open::open_lock_file(&dir.dir, relative, request)?;
-        self.ctx.policy.admit_file(&file)?;
-        match wait::try_once(&file, LockMode::Shared) {
-            Ok(()) => {
-                // Let go of the probe's lock at once, waking this host's
-                // waiters on the file.
-                wait::release(&file)?;
-                Ok(LockState::Free)
+        let dir = Arc::clone(&self.directory(&dir)?.dir);
+        let relative = open::check_relative(&path)?.to_path_buf();
+        let policy = Arc::clone(&self.ctx.policy);
+        let state = self.ctx.blocking().run(move || {
+            policy.admit_in_dir(&dir, &relative)?;
+            let request = OpenRequest {
+                create: false,
+                write: false,
+            };
+            let file = open::open_lock_file(&dir, &relative, request)?;
+            policy.admit_file(&file)?;
+            match wait::try_once(&file, LockMode::Shared) {
+                Ok(()) => {
+                    // Let go of the probe's lock at once, waking this host's
+                    // waiters on the file.
+                    wait::release(&file)?;
+                    Ok(LockState::Free)
+                }
+                Err(LockError::AlreadyLocked) => Ok(LockState::Held(read_holder(&file))),
+                Err(err) => Err(err),
             }
-            Err(LockError::AlreadyLocked) => Ok(LockState::Held(read_holder(&file))),
-            Err(err) => Err(err.into()),
-        }
+        });
+        Ok(state.await?)
     }
 
     async fn holder(&mut self, lock: Resource<PidFileLock>) -> wasmtime::Result<Holder> {
@@ -194,7 +198,9 @@ impl HostPidFileLock for FileLockCtxView<'_> {
 
     /// Empties the PID file and releases the lock.
     async fn release(&mut self, lock: Resource<PidFileLock>) -> Result<(), LockFailure> {
-        self.table.get_mut(&lock)?.release()?;
+        if let Some(lock) = self.table.get_mut(&lock)?.held.take() {
+            self.ctx.blocking().run(move || release(lock)).await?;
+        }
         Ok(())
     }
 

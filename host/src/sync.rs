@@ -43,9 +43,21 @@ fn block_on<F: Future>(future: F) -> F::Output {
         }
     }
 
+    let mut future = pin!(future);
+    // Most calls never wait: a first poll without a waker of our own spares
+    // them its allocation. A future that is not ready registers the real
+    // waker on the next poll, and looks at its state again then, so no
+    // wake-up is lost.
+    let first = wait::blocking_this_thread(|| {
+        future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+    });
+    if let Poll::Ready(output) = first {
+        return output;
+    }
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
     // A wait at the front of its line blocks this very thread in the
     // kernel, instead of parking it and having a worker block.
     wait::blocking_this_thread(|| {

@@ -11,6 +11,7 @@ use portalocker_tests::native::{self, Holder, Mode};
 use portalocker_tests::{Flavour, Sandbox, guests};
 
 use crate::attacks::*;
+use crate::existing_code::*;
 use crate::faults::*;
 use crate::policy::*;
 use crate::requests::*;

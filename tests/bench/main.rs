@@ -1,9 +1,11 @@
-//! `cargo run -p portalocker-tests --bin bench [-- --quick] [--only P1..P6] [--write DIR]`:
+//! `cargo run -p portalocker-tests --bin bench [-- --quick] [--only F0|P1..P8] [--write DIR]`:
 //! measures each performance figure side by side with its native baseline,
 //! in the same run, and prints a table with the ratios. With `--write DIR`
 //! it also writes `DIR/bench.md` (the table) and `DIR/bench.svg` (a plot).
 //!
 //! Figures:
+//! - F0 host-call floor: two host calls that do no locking, through the same
+//!   component-model path as P1's pair; what wasmtime's call itself costs.
 //! - P1 lock cost: guest handle-layer lock+unlock ÷ native fs4 lock+unlock.
 //! - P2 path lock cycle: guest path-layer acquire+release ÷ native
 //!   open+lock+unlock+close.
@@ -13,7 +15,13 @@
 //! - P5 cold path: instantiate a pre-compiled guest and take its first lock.
 //! - P6 fairness: how evenly 8 contenders share one lock (most ÷ fewest
 //!   turns), guests with and without the host's queue, beside native flock.
+//! - P7 no phantom holds: a native prober between a native holder's
+//!   releases while guests wait; failures not explained by a guest holding
+//!   the lock.
+//! - P8 thread hygiene: after many timed-out waits on distinct locked files,
+//!   how long until the host's threads and descriptors are back.
 
+mod engine;
 mod figures;
 mod report;
 mod stats;
@@ -31,6 +39,12 @@ pub struct Size {
     pub handoffs: usize,
     /// Guests waiting at once in P4.
     pub waiters: usize,
+    /// Files the P4 waiters are spread over.
+    pub files: usize,
+    /// Native releases probed in P7.
+    pub releases: usize,
+    /// Timed-out waits in P8.
+    pub timed_out: usize,
 }
 
 fn main() {
@@ -39,7 +53,10 @@ fn main() {
         cycles: 20_000,
         repeats: 7,
         handoffs: 100,
-        waiters: 1000,
+        waiters: 10_000,
+        files: 100,
+        releases: 10_000,
+        timed_out: 1000,
     };
     let mut write: Option<PathBuf> = None;
     let mut only: Option<String> = None;
@@ -50,11 +67,14 @@ fn main() {
                     cycles: 2_000,
                     repeats: 3,
                     handoffs: 15,
-                    waiters: 50,
+                    waiters: 500,
+                    files: 10,
+                    releases: 1000,
+                    timed_out: 200,
                 }
             }
             "--write" => write = Some(PathBuf::from(args.next().expect("--write DIR"))),
-            "--only" => only = Some(args.next().expect("--only P1..P6").to_uppercase()),
+            "--only" => only = Some(args.next().expect("--only F0|P1..P8").to_uppercase()),
             other => {
                 eprintln!(
                     "error: unknown argument `{other}` (expected --quick, --only FIGURE, --write DIR)"

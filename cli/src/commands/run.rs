@@ -31,6 +31,11 @@ pub struct PolicyArgs {
     /// The longest any wait may last, whatever timeout the guest asks for.
     #[arg(long, value_name = "MS")]
     max_wait_ms: Option<u64>,
+    /// The most threads that may block in the kernel for waiting requests
+    /// (0: they poll instead). A guest's own blocking calls wait on its
+    /// thread.
+    #[arg(long, value_name = "N")]
+    max_kernel_waiters: Option<usize>,
 }
 
 impl PolicyArgs {
@@ -50,6 +55,9 @@ impl PolicyArgs {
         }
         if let Some(ms) = self.max_wait_ms {
             builder = builder.max_wait(Duration::from_millis(ms));
+        }
+        if let Some(max) = self.max_kernel_waiters {
+            builder = builder.max_kernel_waiters(max);
         }
         Ok(builder.build())
     }

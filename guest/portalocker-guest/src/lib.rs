@@ -149,6 +149,15 @@
 //! # }
 //! ```
 //!
+//! # Existing code: `std::fs::File`
+//!
+//! [`FileLockExt`] locks a `std::fs::File` the guest already has, through
+//! the handle layer, so code built on std's files keeps them
+//! (`file.lock_file(Mode::Exclusive)`, `try_lock_file`, `lock_file_timeout`,
+//! `unlock_file`); [`fs4`] has fs4's `FileExt` names for code written
+//! against fs4. Both need the `std-file` feature (on by default) and a
+//! checked wasi-libc (see [`std_file`]).
+//!
 //! Every failure is an [`Error`] whose [`ErrorKind`] names the WIT
 //! `lock-error` case; it converts into [`std::io::Error`], so `?` works in
 //! functions returning `std::io::Result`.
@@ -157,6 +166,8 @@ mod atomic;
 mod bindings;
 mod error;
 mod flags;
+#[cfg(all(target_env = "p2", portalocker_std_file))]
+pub mod fs4;
 mod guard;
 mod handle;
 mod lock;
@@ -167,6 +178,8 @@ pub mod preopens;
 mod reentrant;
 mod request;
 mod semaphore;
+#[cfg(all(target_env = "p2", portalocker_std_file))]
+pub mod std_file;
 mod temporary;
 
 pub use atomic::{AtomicFile, AtomicWrite, open_atomic};
@@ -181,6 +194,8 @@ pub use pid::{Holder, LockState, PidFileLock, PidGuard};
 pub use reentrant::ReentrantLock;
 pub use request::{LockRequest, PendingLock};
 pub use semaphore::{BoundedSemaphore, SemaphoreGuard};
+#[cfg(all(target_env = "p2", portalocker_std_file))]
+pub use std_file::FileLockExt;
 pub use temporary::TemporaryLock;
 
 /// The raw bindings of the `portalocker:filelock` WIT interfaces, for callers

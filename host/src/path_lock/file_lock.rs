@@ -72,6 +72,11 @@ impl FileLock {
         &self.file
     }
 
+    /// The locked open file, shared (for work done elsewhere).
+    pub(crate) fn shared_file(&self) -> Arc<File> {
+        Arc::clone(&self.file)
+    }
+
     /// Releases the lock; releasing twice does nothing.
     pub(crate) fn release(&mut self) -> Result<(), LockError> {
         if self.held {
@@ -122,8 +127,8 @@ impl HostFileLock for FileLockCtxView<'_> {
         path: String,
         options: LockOptions,
     ) -> Result<Resource<FileLock>, LockFailure> {
-        let opened = self.open_in_dir(self.directory(&dir)?, &path, &options)?;
-        let lock = self.lock_opened(opened, options).await?;
+        let lock = self.open_and_lock(self.directory(&dir)?, &path, options)?;
+        let lock = lock.await?;
         Ok(self.table.push(lock)?)
     }
 
@@ -133,13 +138,20 @@ impl HostFileLock for FileLockCtxView<'_> {
         path: String,
         options: LockOptions,
     ) -> wasmtime::Result<Resource<PendingFileLock>> {
-        let opened = self
+        // The file is opened now (what fails without waiting is answered at
+        // once); only the wait is left to the request.
+        let lock = self.lock_opened(options);
+        let open = self
             .directory(&dir)
             .and_then(|dir| Ok(self.open_in_dir(dir, &path, &options)?));
-        let request = match opened {
-            Ok(opened) => Request::waiting(self.lock_opened(opened, options)),
-            Err(LockFailure::Guest(err)) => Request::answered(Err(err)),
+        let opened = match open {
+            Ok(open) => open.await,
+            Err(LockFailure::Guest(err)) => Err(err),
             Err(LockFailure::Trap(trap)) => return Err(trap),
+        };
+        let request = match opened {
+            Ok(opened) => Request::waiting(lock(opened)),
+            Err(err) => Request::answered(Err(err)),
         };
         Ok(self.table.push(PendingFileLock::new(request))?)
     }
@@ -224,3 +236,6 @@ impl HostFileLock for FileLockCtxView<'_> {
         Ok(())
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests;

@@ -20,6 +20,7 @@ mod semaphore_slot;
 mod temporary_lock;
 
 use std::fs::File;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use wasmtime::component::Resource;
@@ -75,14 +76,17 @@ impl FileLockCtxView<'_> {
         }
     }
 
-    /// Opens `path` inside the directory `dir` for the lock `options` ask
-    /// for, without locking it yet. Nothing here waits.
+    /// Checks a lock on `path` inside the directory `dir` as far as that is
+    /// possible without touching the file system, and returns the future
+    /// that opens the file for the lock `options` ask for (off the executor,
+    /// unless blocking the current thread is allowed), without locking it
+    /// yet.
     pub(crate) fn open_in_dir(
         &self,
         dir: &filesystem::Dir,
         path: &str,
         options: &LockOptions,
-    ) -> Result<OpenedFile, LockError> {
+    ) -> Result<impl Future<Output = Result<OpenedFile, LockError>> + Send + use<>, LockError> {
         check_options(options)?;
         let modifies = options.write || options.create || options.truncate;
         if modifies && dir.perms.write_not_permitted() {
@@ -92,58 +96,78 @@ impl FileLockCtxView<'_> {
         self.ctx
             .usage
             .check_room(self.ctx.policy.max_held_locks, None)?;
-        let path = open::check_relative(path)?;
-        self.ctx.policy.admit_in_dir(&dir.dir, path)?;
+        let path = open::check_relative(path)?.to_path_buf();
         let request = OpenRequest {
             create: options.create,
             write: options.write,
         };
-        let file = open::open_lock_file(&dir.dir, path, request)?;
-        // Symbolic links inside the directory may lead elsewhere in it.
-        self.ctx.policy.admit_file(&file)?;
-        Ok(OpenedFile {
-            file,
-            dir_perms: dir.perms,
-        })
+        let policy = Arc::clone(&self.ctx.policy);
+        let dir_file = Arc::clone(&dir.dir);
+        let dir_perms = dir.perms;
+        Ok(self.ctx.blocking().run(move || {
+            policy.admit_in_dir(&dir_file, &path)?;
+            let file = open::open_lock_file(&dir_file, &path, request)?;
+            // Symbolic links inside the directory may lead elsewhere in it.
+            policy.admit_file(&file)?;
+            Ok(OpenedFile { file, dir_perms })
+        }))
     }
 
-    /// The wait that turns an opened file into a held [`FileLock`]: the same
-    /// future for `acquire`, for `request` and for every lock class built on
-    /// `file-lock`.
+    /// [`Self::open_in_dir`] and [`Self::lock_opened`] in one future: what
+    /// `acquire`, `request` and every lock class built on `file-lock` wait
+    /// for.
+    pub(crate) fn open_and_lock(
+        &self,
+        dir: &filesystem::Dir,
+        path: &str,
+        options: LockOptions,
+    ) -> Result<impl Future<Output = Result<FileLock, LockError>> + Send + use<>, LockError> {
+        let open = self.open_in_dir(dir, path, &options)?;
+        let lock = self.lock_opened(options);
+        Ok(async move { lock(open.await?).await })
+    }
+
+    /// The wait that turns an opened file into a held [`FileLock`], as a
+    /// function of the opened file; the timeout counts from this call.
     pub(crate) fn lock_opened(
         &self,
-        opened: OpenedFile,
         options: LockOptions,
-    ) -> impl Future<Output = Result<FileLock, LockError>> + Send + 'static {
+    ) -> impl FnOnce(OpenedFile) -> Pin<Box<dyn Future<Output = Result<FileLock, LockError>> + Send>>
+    + Send
+    + use<> {
         let policy = self.ctx.wait;
         let budget = self.ctx.wait_budget();
         let max_held = self.ctx.policy.max_held_locks;
         let allow_blocking_current_thread = self.ctx.allow_blocking_current_thread;
+        let blocking = self.ctx.blocking();
         // The timeout counts from the call, not from the first poll.
         let patience = Patience::from_timeout(options.timeout, self.ctx.policy.max_wait);
-        let OpenedFile { file, dir_perms } = opened;
-        let file = Arc::new(file);
-        async move {
-            let usage = Arc::clone(&budget.usage);
-            wait::acquire(&file, options.mode, patience, policy, budget, false).await?;
-            if let Err(full) = usage.take_room(&file, max_held) {
-                wait::release(&*file)?;
-                return Err(full);
-            }
-            let lock = FileLock::held(
-                file,
-                options,
-                dir_perms,
-                allow_blocking_current_thread,
-                usage,
-            );
-            // Only now, with the lock held, may the old contents go.
-            if options.truncate {
-                lock.open_file()
-                    .set_len(0)
-                    .map_err(|err| file_error(&err))?;
-            }
-            Ok(lock)
+        move |opened: OpenedFile| {
+            Box::pin(async move {
+                let OpenedFile { file, dir_perms } = opened;
+                let file = Arc::new(file);
+                let usage = Arc::clone(&budget.usage);
+                wait::acquire(&file, options.mode, patience, policy, budget, false).await?;
+                if let Err(full) = usage.take_room(&file, max_held) {
+                    wait::release(&*file)?;
+                    return Err(full);
+                }
+                let lock = FileLock::held(
+                    Arc::clone(&file),
+                    options,
+                    dir_perms,
+                    allow_blocking_current_thread,
+                    usage,
+                );
+                // Only now, with the lock held, may the old contents go.
+                if options.truncate {
+                    blocking
+                        .run(move || file.set_len(0))
+                        .await
+                        .map_err(|err| file_error(&err))?;
+                }
+                Ok(lock)
+            })
         }
     }
 }

@@ -55,8 +55,7 @@ impl HostReentrantLock for FileLockCtxView<'_> {
             reentrant.path.clone(),
             reentrant.options,
         );
-        let opened = self.open_in_dir(&dir, &path, &options)?;
-        let held = self.lock_opened(opened, options).await?;
+        let held = self.open_and_lock(&dir, &path, options)?.await?;
         let reentrant = self.table.get_mut(&lock)?;
         reentrant.held = Some(held);
         reentrant.count = 1;

@@ -76,9 +76,9 @@ impl HostSemaphoreSlot for FileLockCtxView<'_> {
         options.write = true;
         let mut waits = Vec::new();
         for slot in 0..slots {
-            let opened = self.open_in_dir(&dir, &format!("{name}.{slot}.lock"), &options)?;
+            let lock = self.open_and_lock(&dir, &format!("{name}.{slot}.lock"), options)?;
             // Every slot is waited for at once: none may block the thread.
-            let wait: SlotWait = Box::pin(wait::never_blocking(self.lock_opened(opened, options)));
+            let wait: SlotWait = Box::pin(wait::never_blocking(lock));
             waits.push(Some(wait));
         }
         let (slot, lock) = first_free(waits).await?;

@@ -7,7 +7,9 @@
 //! file it locked (or names a newer one), lets go and starts over. So a lock
 //! is only ever held on the file the path names.
 
+use std::fs::File;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::Resource;
@@ -33,24 +35,42 @@ pub struct TemporaryLock {
 }
 
 impl TemporaryLock {
-    /// Removes the lock file while still holding it, then unlocks.
-    fn release(&mut self) -> Result<(), LockError> {
-        let Some(lock) = self.held.take() else {
-            return Ok(());
-        };
-        let removed = cap_primitives::fs::remove_file(&self.dir.dir, &self.path);
-        drop(lock);
-        match removed {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(file_error(&err)),
-            _ => Ok(()),
-        }
+    /// The release of this lock, to run where blocking work runs: `None`
+    /// when it is released already.
+    fn take_release(&mut self) -> Option<Release> {
+        Some(Release {
+            dir: Arc::clone(&self.dir.dir),
+            path: self.path.clone(),
+            lock: self.held.take()?,
+        })
     }
 }
 
 impl Drop for TemporaryLock {
     fn drop(&mut self) {
-        if let Err(err) = self.release() {
+        if let Some(release) = self.take_release()
+            && let Err(err) = release.run()
+        {
             tracing::warn!(?err, "removing a temporary lock file failed");
+        }
+    }
+}
+
+/// A held temporary lock taken out of its resource, to be released.
+struct Release {
+    dir: Arc<File>,
+    path: PathBuf,
+    lock: FileLock,
+}
+
+impl Release {
+    /// Removes the lock file while still holding it, then unlocks.
+    fn run(self) -> Result<(), LockError> {
+        let removed = cap_primitives::fs::remove_file(&self.dir, &self.path);
+        drop(self.lock);
+        match removed {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(file_error(&err)),
+            _ => Ok(()),
         }
     }
 }
@@ -81,8 +101,7 @@ impl HostTemporaryLock for FileLockCtxView<'_> {
                 }
                 options.timeout = Some(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
             }
-            let opened = self.open_in_dir(&dir, &path, &options)?;
-            let lock = self.lock_opened(opened, options).await?;
+            let lock = self.open_and_lock(&dir, &path, options)?.await?;
             if sys::names(&dir.dir, &relative, lock.open_file()) {
                 let temporary = TemporaryLock {
                     dir,
@@ -98,7 +117,9 @@ impl HostTemporaryLock for FileLockCtxView<'_> {
 
     /// Removes the lock file while still holding it, then unlocks.
     async fn release(&mut self, lock: Resource<TemporaryLock>) -> Result<(), LockFailure> {
-        self.table.get_mut(&lock)?.release()?;
+        if let Some(release) = self.table.get_mut(&lock)?.take_release() {
+            self.ctx.blocking().run(move || release.run()).await?;
+        }
         Ok(())
     }
 
