@@ -649,6 +649,93 @@ fn finding_lock_through_dropped_duplicate_is_uncounted() {
     });
 }
 
+/// Two requests on the same descriptor wait for the same lock, the older at
+/// the front of the line. When the holder releases, the kernel grants the
+/// front's wait, and then at once the next one's (on the same open file, the
+/// lock is already held). Dropping the younger request uncollected gave the
+/// lock back, taking it from the older one, which still answered `ok`: its
+/// guest believed it held a lock that nobody held. The kernel's grant is the
+/// open file's, so a dropped wait leaves it to another wait granted it too.
+/// Found by the fuzzer (the front request's standing order seemed never
+/// served).
+#[test]
+fn finding_dropped_request_takes_sibling_grant() {
+    serial(|| {
+        let mut world = two_instances(LockMode::Exclusive);
+        let raw1 = world.model.fds[world.instances[1].descs[0].fd].raw;
+        let (a, b) = world.instances.split_at_mut(1);
+        let (holder, requester) = (&mut a[0], &mut b[0]);
+        let (hfd, rfd) = (
+            borrow(&holder.descs[0].res),
+            borrow(&requester.descs[0].res),
+        );
+        let mut rv = requester.view();
+        let mut requests = Vec::new();
+        for _ in 0..2 {
+            let request = at_once(
+                "request-lock",
+                wit::descriptor_lock::Host::request_lock(
+                    &mut rv,
+                    borrow(&rfd),
+                    LockMode::Exclusive,
+                    Some(10_000_000_000),
+                ),
+            )
+            .expect("request-lock answers at once")
+            .expect("request-lock");
+            let first = at_once(
+                "get",
+                wit::descriptor_lock::HostPendingLock::get(&mut rv, borrow(&request)),
+            )
+            .expect("get answers at once")
+            .expect("get");
+            assert!(first.is_none(), "the request waits while the lock is held");
+            requests.push(request);
+        }
+        at_once(
+            "unlock",
+            wit::descriptor_lock::Host::unlock(&mut holder.view(), hfd),
+        )
+        .expect("unlock answers at once")
+        .expect("unlock");
+        assert!(
+            kernel_shows(raw1, Some(LockMode::Exclusive), Duration::from_secs(1)),
+            "the front request was not granted the free lock"
+        );
+        // The younger request's turn comes at once, and its wait on the
+        // same open file is granted at once too.
+        std::thread::sleep(Duration::from_millis(50));
+        let younger = requests.pop().expect("two requests");
+        at_once(
+            "drop",
+            wit::descriptor_lock::HostPendingLock::drop(&mut rv, younger),
+        )
+        .expect("drop answers at once")
+        .expect("drop the younger request");
+        assert_eq!(
+            probe::fd_lock(raw1).expect("fdinfo"),
+            Some(LockMode::Exclusive),
+            "dropping the younger request gave back the lock the older one was granted"
+        );
+        let older = requests.pop().expect("two requests");
+        let answer = at_once(
+            "get",
+            wit::descriptor_lock::HostPendingLock::get(&mut rv, borrow(&older)),
+        )
+        .expect("get answers at once")
+        .expect("get");
+        assert!(
+            matches!(answer, Some(Ok(Ok(())))),
+            "the older request's answer: {answer:?}"
+        );
+        assert_eq!(
+            probe::fd_lock(raw1).expect("fdinfo"),
+            Some(LockMode::Exclusive),
+            "the older request answered ok, and its lock is held"
+        );
+    });
+}
+
 /// A runtime for a test without a world.
 fn world_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -164,9 +164,15 @@ impl Instance {
         dir: &Path,
         policy: impl FnOnce(FileLockCtxBuilder) -> FileLockCtxBuilder,
     ) -> Instance {
+        // The host's own file-system work (opening a lock file, truncating
+        // it once locked) runs on the calling thread, so that it is done
+        // when a call or a poll returns, as the model expects; on Tokio's
+        // blocking pool a request that took its lock would still say
+        // `waiting` until its truncation ends.
         let mut builder = FileLockCtx::builder()
             .fair(cfg.fair)
-            .read_only_exclusive(cfg.read_only_exclusive);
+            .read_only_exclusive(cfg.read_only_exclusive)
+            .allow_blocking_current_thread(true);
         builder = match cfg.waiters {
             Waiters::Kernel => builder,
             Waiters::Cap(cap) => builder.max_kernel_waiters(usize::from(cap)),

@@ -168,7 +168,16 @@
 //! - a lock taken through a `file-lock.file()` descriptor was no longer
 //!   counted once that descriptor was dropped, though the lock's open file
 //!   still held it, so `max_held_locks` could be exceeded
-//!   (`finding_lock_through_dropped_duplicate_is_uncounted`).
+//!   (`finding_lock_through_dropped_duplicate_is_uncounted`);
+//! - two requests on one descriptor waited for the same lock; the kernel
+//!   granted both (a grant is the open file's), and dropping the younger
+//!   uncollected gave the lock back, taking it from the older, which still
+//!   answered `ok` (`finding_dropped_request_takes_sibling_grant`).
+//!
+//! The fuzzer's stores allow blocking the current thread
+//! (`allow_blocking_current_thread`), so that the host's own file-system
+//! work (opening a lock file, truncating it once locked) is done when a call
+//! or a poll returns.
 //!
 //! # Layout
 //!

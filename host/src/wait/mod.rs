@@ -142,6 +142,16 @@ pub(crate) fn keeping_granted<R>(f: impl FnOnce() -> R) -> R {
     result
 }
 
+/// Whether a wait on the open file `target` was granted its lock while its
+/// owner was away and has not taken it yet: the open file holds the lock
+/// for that wait, so nobody else on the same open file may give it back.
+pub(crate) fn granted_to_a_wait<L: Lockable + 'static>(target: &Arc<L>) -> bool {
+    let target: Arc<dyn Lockable> = Arc::clone(target) as Arc<dyn Lockable>;
+    target
+        .key()
+        .is_some_and(|key| queue::granted_on(key, &target))
+}
+
 /// Whether a wait dropped now keeps a lock granted before (see
 /// [`keeping_granted`]).
 fn keeps_granted() -> bool {

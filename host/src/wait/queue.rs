@@ -25,7 +25,10 @@
 //! still gets its turn, and a front that stopped polling (in poll mode) is
 //! skipped once it has gone stale. A ticket whose lock was granted but whose
 //! owner is gone (a cancelled call, a dropped request) releases the lock
-//! before the cancellation returns: a cancelled wait never keeps the lock.
+//! before the cancellation returns: a cancelled wait never keeps the lock,
+//! unless another wait on the same open file (a second request on the same
+//! descriptor) holds a grant too, as the kernel's grant is the open file's:
+//! giving it back would take it from that wait.
 //!
 //! Waiters of a store that is not fair take no ticket: they poll, woken by
 //! every release through this host, and race.
@@ -68,6 +71,16 @@ struct Watch {
     /// kernel granted the lock while their owners were away, with how many
     /// such locks they have not taken yet: those instances hold the lock.
     granted: Mutex<HashMap<usize, usize>>,
+    /// The same by open file (by [`target_id`]): a lock granted to one wait
+    /// is held by every wait on the same open file, so none of them gives
+    /// it back while another holds a grant not taken yet.
+    granted_files: Mutex<HashMap<usize, usize>>,
+}
+
+/// The identity of a wait's open file (its `Arc`'s address): waits on the
+/// same descriptor share one.
+fn target_id(target: &Arc<dyn Lockable>) -> usize {
+    Arc::as_ptr(target).cast::<()>().addr()
 }
 
 /// How a ticket's owner waits when it is at the front.
@@ -179,16 +192,37 @@ impl Watch {
     /// Counts a lock the kernel granted a wait of `owner` while the owner
     /// was away (`granted`), or one that wait no longer holds for it (its
     /// owner took it, or left). Called with the ticket's phase locked.
-    fn count_grant(&self, owner: usize, granted: bool) {
-        let mut counts = self.granted.lock().unwrap_or_else(|e| e.into_inner());
-        if granted {
-            *counts.entry(owner).or_default() += 1;
-        } else if let Some(count) = counts.get_mut(&owner) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&owner);
+    fn count_grant(&self, ticket: &Ticket, granted: bool) {
+        let file = ticket
+            .target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(target_id);
+        for (counts, id) in [
+            (&self.granted, Some(ticket.owner)),
+            (&self.granted_files, file),
+        ] {
+            let Some(id) = id else { continue };
+            let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+            if granted {
+                *counts.entry(id).or_default() += 1;
+            } else if let Some(count) = counts.get_mut(&id) {
+                *count -= 1;
+                if *count == 0 {
+                    counts.remove(&id);
+                }
             }
         }
+    }
+
+    /// Whether a wait on the open file `target` holds a grant its owner has
+    /// not taken yet.
+    fn granted_on(&self, target: &Arc<dyn Lockable>) -> bool {
+        self.granted_files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&target_id(target))
     }
 
     /// Takes `ticket` out of line; if it was the front, the next one gets
@@ -310,7 +344,9 @@ fn block_for(watch: &Watch, ticket: &Ticket, signal: i32) -> Ended {
         drop(alarm);
         let mut phase = ticket.phase();
         if matches!(*phase, Phase::Abandoned) {
-            if let Ok(Blocked::Acquired) = blocked {
+            if let Ok(Blocked::Acquired) = blocked
+                && !watch.granted_on(&target)
+            {
                 // Nobody wants it any more: give it back before the owner's
                 // cancellation returns.
                 if let Err(err) = super::release(&*target) {
@@ -327,7 +363,7 @@ fn block_for(watch: &Watch, ticket: &Ticket, signal: i32) -> Ended {
             Ok(Blocked::Acquired) => {
                 // The owner's instance holds the lock from now on, whether
                 // or not the owner comes to take it.
-                watch.count_grant(ticket.owner, true);
+                watch.count_grant(ticket, true);
                 Phase::Granted
             }
             Ok(Blocked::Interrupted)
@@ -370,6 +406,13 @@ pub(crate) fn granted_to(key: LockKey, owner: usize) -> bool {
             .unwrap_or_else(|e| e.into_inner())
             .contains_key(&owner)
     })
+}
+
+/// Whether a wait on the open file `target` (of the lock `key`) was granted
+/// the lock while its owner was away and has not taken it yet: the open file
+/// holds the lock for that wait.
+pub(crate) fn granted_on(key: LockKey, target: &Arc<dyn Lockable>) -> bool {
+    existing_watch(key).is_some_and(|watch| watch.granted_on(target))
 }
 
 /// Whether fair waiters of this process line up for `key` and their front
@@ -430,6 +473,7 @@ impl Registration {
                         broadcast: Notify::new(),
                         line: Mutex::default(),
                         granted: Mutex::default(),
+                        granted_files: Mutex::default(),
                     });
                     watches.insert(key, Arc::downgrade(&watch));
                     watch
@@ -476,7 +520,7 @@ impl Registration {
         let mut phase = ticket.phase();
         let outcome = match std::mem::replace(&mut *phase, Phase::Done) {
             Phase::Granted => {
-                self.watch.count_grant(ticket.owner, false);
+                self.watch.count_grant(ticket, false);
                 Outcome::Acquired
             }
             Phase::Expired => Outcome::Expired,
@@ -591,9 +635,10 @@ impl Drop for Registration {
                     // Granted while the owner was away: it never learns of
                     // it, so give it back (unless its owner keeps what its
                     // wait took, see `keeping_granted`).
-                    self.watch.count_grant(ticket.owner, false);
+                    self.watch.count_grant(ticket, false);
                     if !super::keeps_granted()
                         && let Some(target) = ticket.target()
+                        && !self.watch.granted_on(&target)
                         && let Err(err) = super::release(&*target)
                     {
                         tracing::warn!(?err, "releasing a lock granted to a cancelled wait");

@@ -18,6 +18,7 @@ use crate::bindings::portalocker::filelock::types::LockMode;
 use crate::bindings::sync::portalocker::filelock as wit_sync;
 use crate::fuzz::Check;
 use crate::fuzz::instance::{DescEntry, Handle, at_once, blocking, pick, within};
+use crate::fuzz::model::States;
 use crate::fuzz::ops::{FILES, Target, Timeout};
 
 impl World {
@@ -286,6 +287,12 @@ impl World {
                 // kernel) gave up an old lock of another mode. The host
                 // still counts a lock it counted.
                 self.failed_attempt(ofd, mode, !outlook.may_line_up);
+                // A lock granted meanwhile stays if a request on the same
+                // open file waits in the background (it may hold the grant
+                // too: the lock is the open file's).
+                if !self.model.ofds[ofd].waiting.is_empty() {
+                    self.model.unsure(ofd, States::one(Some(mode)));
+                }
                 self.touch(ofd, None);
             }
             (None, Some(Err(got))) => return Err(format!("unexpected error {got:?}")),

@@ -574,10 +574,19 @@ impl World {
     /// Dropping an uncollected request cancels its wait: a lock the kernel
     /// granted it meanwhile is given back before the drop returns, unless
     /// the descriptor held its lock before the request (a request that
-    /// repeats or converts a held lock leaves the lock it took held).
+    /// repeats or converts a held lock leaves the lock it took held), or the
+    /// open file's lock is someone else's too: the host counts a lock on it
+    /// (for a request still waiting), or another request on it waits in the
+    /// background (and may have been granted the lock, which is then the
+    /// open file's for both).
     pub(super) fn model_drop_request(&mut self, req: &ReqEntry, background: bool) {
         let Some(fd) = req.fd else { return };
         let ofd = self.model.ofd(fd);
+        let others_wait = self.model.ofds[ofd]
+            .waiting
+            .iter()
+            .any(|&(id, _)| id != req.id);
+        let counted = self.model.ofds[ofd].counted;
         match req.state {
             ReqState::Immediate(_) | ReqState::Collected => {}
             ReqState::Waiting {
@@ -587,14 +596,18 @@ impl World {
                 self.model.end_waiting(ofd, req.id);
                 if req.is_desc() {
                     if granted {
-                        if !req.held_before {
+                        if req.held_before || counted {
+                            // Kept.
+                        } else if others_wait {
+                            self.model.unsure(ofd, States::one(None));
+                        } else {
                             self.model.unlock(ofd);
                         }
                     } else if registered.is_some() && background {
                         // Granted just before (then given back, or kept),
                         // or its wait in the kernel gave up an old lock.
                         let mut left = States::one(None);
-                        if req.held_before {
+                        if req.held_before || counted || others_wait {
                             left = left.with(Some(req.mode));
                         }
                         self.model.unsure(ofd, left);
@@ -605,8 +618,12 @@ impl World {
             ReqState::Ready { answers, .. } => {
                 if req.is_desc() && answers.ok && !req.held_before {
                     // The lock the request took is given back and no longer
-                    // counted; after a failure the count stays as it was.
-                    if answers.err {
+                    // counted (unless another request on the open file was
+                    // granted it too); after a failure the count stays as it
+                    // was.
+                    if others_wait {
+                        self.model.unsure(ofd, States::one(None));
+                    } else if answers.err {
                         self.model.unsure(ofd, States::one(None));
                         self.model.count_failed(ofd);
                     } else {
