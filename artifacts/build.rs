@@ -1,11 +1,14 @@
 //! Builds the guest components of this repository, in the style of
 //! wasmtime's `test-programs/artifacts`: every Rust guest in `guest/programs`
-//! (for `wasm32-wasip2`, with a nested cargo), and the `hold` guest of every
-//! other language whose toolchain is installed. It generates:
+//! (for `wasm32-wasip2`, with a nested cargo), the `hold` guest of every
+//! other language whose toolchain is installed (the SQLite guest among the C
+//! ones). It generates:
 //!
 //! - `guests.rs`: a path constant per guest, `foreach_scenario!`, and an
-//!   `Option` per guest in another language (`PYTHON_HOLD`, `PYTHON_EXISTING`, …);
-//! - `examples.rs`: the example guests' bytes, which the CLI embeds.
+//!   `Option` per guest in another language (`PYTHON_HOLD`, `PYTHON_EXISTING`,
+//!   `C_SQLITE`, …);
+//! - `examples.rs`: the example guests' bytes, which the CLI embeds (the
+//!   `sqlite` example when it was built).
 //!
 //! The guests in other languages are passed on to dependents' build scripts
 //! (this package `links` to nothing but that name): all of them as
@@ -46,6 +49,13 @@ const EXAMPLES: [(&str, &str); 3] = [
     ),
 ];
 
+/// What the `sqlite` example guest does.
+const SQLITE_EXAMPLE: &str = "`sqlite [--no-lock] [--timeout MS] [--repeat N] [--keep-going] \
+    [--timing] DB SQL...`: SQLite (C, `guest/sqlite/`) with the `portalocker` VFS, whose locks \
+    are byte-range locks on the bytes native SQLite locks: opens the database DB and runs each \
+    SQL argument, printing the rows `|`-separated. Exit code 5 when the database stayed locked, \
+    1 on any other error.";
+
 fn main() {
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
     let guests = rust::build_guests();
@@ -75,6 +85,7 @@ fn main() {
     // those built for dependents' build scripts (`has_<id>` cfgs).
     let mut ids = Vec::new();
     let mut built = Vec::new();
+    let mut sqlite = None;
     for language in &languages::LANGUAGES {
         for guest in language.guests {
             let id = guest.id(language);
@@ -89,6 +100,9 @@ fn main() {
             .unwrap();
             if path.is_some() {
                 built.push(id.clone());
+            }
+            if id == "c_sqlite" {
+                sqlite = path;
             }
             ids.push(id);
         }
@@ -113,14 +127,30 @@ fn main() {
         )
         .unwrap();
     }
+    let mut all: Vec<String> = EXAMPLES
+        .iter()
+        .map(|(name, _)| format!("({name:?}, {})", name.to_uppercase()))
+        .collect();
+    if let Some(path) = &sqlite {
+        writeln!(
+            examples,
+            "/// The `sqlite` example's bytes.\nconst SQLITE_BYTES: &[u8] = include_bytes!({:?});",
+            path.display().to_string()
+        )
+        .unwrap();
+        all.push("(\"sqlite\", SQLITE_BYTES)".to_owned());
+    }
+    writeln!(
+        examples,
+        "/// {SQLITE_EXAMPLE} Embedded when the C toolchain (`guest/c/install.sh`) was installed at \
+         build time.\npub const SQLITE: Option<&[u8]> = {};",
+        if sqlite.is_some() { "Some(SQLITE_BYTES)" } else { "None" }
+    )
+    .unwrap();
     writeln!(
         examples,
         "/// Every example guest by the name `portalocker run` knows it by.\npub const ALL: &[(&str, &[u8])] = &[{}];",
-        EXAMPLES
-            .iter()
-            .map(|(name, _)| format!("({name:?}, {})", name.to_uppercase()))
-            .collect::<Vec<_>>()
-            .join(", ")
+        all.join(", ")
     )
     .unwrap();
     std::fs::write(out_dir.join("examples.rs"), examples).expect("write examples.rs");

@@ -1,6 +1,11 @@
 //! Sets `has_<language>_<guest>` (`has_python_hold`, `has_python_existing`,
 //! …) for each guest in another language that the artifacts crate built, so
-//! tests of a missing toolchain are ignored with a reason.
+//! tests of a missing toolchain are ignored with a reason, and `has_<tool>`
+//! for each native program the tests run beside the guests that is
+//! installed (`sqlite3`, `python3`; see `build_tools.rs`).
+
+#[path = "build_tools.rs"]
+mod build_tools;
 
 fn main() {
     let metadata = |key: &str| std::env::var(format!("DEP_PORTALOCKER_ARTIFACTS_{key}"));
@@ -12,4 +17,5 @@ fn main() {
             println!("cargo::rustc-cfg=has_{guest}");
         }
     }
+    build_tools::detect();
 }

@@ -1,5 +1,6 @@
 //! The guests written in other languages (Python, JavaScript, C), each built
-//! by its own `build.sh` when its language's toolchain is installed.
+//! by its own `build.sh` when its language's toolchain is installed; SQLite
+//! (with the `portalocker` VFS over `range-lock`) is one of the C guests.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,8 @@ pub struct Guest {
     /// whole toolchain, thousands of files) so that installing the toolchain
     /// rebuilds the guest.
     installed: &'static str,
+    /// What is missing without it.
+    without: &'static str,
 }
 
 impl Guest {
@@ -51,6 +54,7 @@ pub const LANGUAGES: [Language; 3] = [
                 doc: "The `hold` guest written in Python",
                 folder: "python",
                 installed: "bin/componentize-py",
+                without: "its cross-language tests are ignored",
             },
             Guest {
                 name: "existing",
@@ -58,6 +62,7 @@ pub const LANGUAGES: [Language; 3] = [
                       (and portalocker's own test suite) over `portalocker-wasi-fcntl`",
                 folder: "python/existing",
                 installed: "installed",
+                without: "the existing-code tests in Python are ignored",
             },
         ],
     },
@@ -70,6 +75,7 @@ pub const LANGUAGES: [Language; 3] = [
             doc: "The `hold` guest written in JavaScript",
             folder: "js",
             installed: ".installed",
+            without: "its cross-language tests are ignored",
         }],
     },
     Language {
@@ -82,6 +88,7 @@ pub const LANGUAGES: [Language; 3] = [
                 doc: "The `hold` guest written in C",
                 folder: "c",
                 installed: "adapter.version",
+                without: "its cross-language tests are ignored",
             },
             Guest {
                 name: "existing",
@@ -89,6 +96,14 @@ pub const LANGUAGES: [Language; 3] = [
                       `fopen`, with `guest/c/flock/portalocker_flock.c` linked in",
                 folder: "c/existing",
                 installed: "adapter.version",
+                without: "the existing-code tests in C are ignored",
+            },
+            Guest {
+                name: "sqlite",
+                doc: "SQLite with the `portalocker` VFS over `range-lock` (`guest/sqlite/`)",
+                folder: "sqlite",
+                installed: "sqlite.version",
+                without: "the SQLite tests are ignored and the CLI has no `sqlite` example",
             },
         ],
     },
@@ -116,6 +131,10 @@ pub fn build_language_guest(language: &Language, guest: &Guest, out_dir: &Path) 
         .unwrap_or_else(|| root.join("target").join("toolchains"))
         .join(language.folder);
     println!("cargo::rerun-if-changed={}", language_folder.display());
+    println!(
+        "cargo::rerun-if-changed={}",
+        root.join("guest").join(guest.folder).display()
+    );
     println!(
         "cargo::rerun-if-changed={}",
         toolchain.join(guest.installed).display()
@@ -147,8 +166,8 @@ pub fn build_language_guest(language: &Language, guest: &Guest, out_dir: &Path) 
     if stderr.contains(NO_TOOLCHAIN) && !required {
         println!(
             "cargo::warning=the {title} guest is not built: its toolchain is not installed \
-             (run guest/{}/install.sh); its tests are ignored",
-            language.folder
+             (run guest/{}/install.sh); {}",
+            language.folder, guest.without
         );
         return None;
     }

@@ -8,7 +8,10 @@
 //! [`Descriptor`](wasmtime_wasi::filesystem::Descriptor) and our lock
 //! resources live in the same [`ResourceTable`](wasmtime::component::ResourceTable).
 //! Both flavours share one `types` interface, so there is exactly one
-//! [`LockError`](portalocker::filelock::types::LockError) type.
+//! [`LockError`](portalocker::filelock::types::LockError) type. (Records
+//! of other interfaces, `range-lock`'s `byte-range` and `conflict`, are
+//! generated once per flavour: `with:` maps only interfaces and resources.
+//! The sync module converts them.)
 
 wasmtime::component::bindgen!({
     path: "wit",
@@ -24,6 +27,7 @@ wasmtime::component::bindgen!({
         "portalocker:filelock/pid-lock.pid-file-lock": crate::pid_lock::PidFileLock,
         "portalocker:filelock/path-lock.pending-file-lock": crate::path_lock::PendingFileLock,
         "portalocker:filelock/descriptor-lock.pending-lock": crate::descriptor_lock::PendingLock,
+        "portalocker:filelock/range-lock.pending-range-lock": crate::range_lock::PendingRangeLock,
     },
     trappable_error_type: {
         "portalocker:filelock/types.lock-error" => crate::error::LockFailure,
@@ -48,6 +52,7 @@ pub mod sync {
             "portalocker:filelock/pid-lock.pid-file-lock": crate::pid_lock::PidFileLock,
             "portalocker:filelock/path-lock.pending-file-lock": crate::path_lock::PendingFileLock,
             "portalocker:filelock/descriptor-lock.pending-lock": crate::descriptor_lock::PendingLock,
+            "portalocker:filelock/range-lock.pending-range-lock": crate::range_lock::PendingRangeLock,
         },
         trappable_error_type: {
             "portalocker:filelock/types.lock-error" => crate::error::LockFailure,

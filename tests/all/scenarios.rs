@@ -14,6 +14,7 @@ use crate::attacks::*;
 use crate::existing_code::*;
 use crate::faults::*;
 use crate::policy::*;
+use crate::range_lock::*;
 use crate::requests::*;
 
 /// The scenarios under the sync linker.

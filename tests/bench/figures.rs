@@ -15,7 +15,7 @@ use crate::report::Row;
 use crate::stats::{median, micros};
 use crate::{Size, engine};
 
-/// Every figure in order, or only the one named `only` (`F0`, `P1` … `P8`).
+/// Every figure in order, or only the one named `only` (`F0`, `P1` … `P9`).
 pub fn all(size: Size, only: Option<&str>) -> Vec<Row> {
     let wanted = |figure: &str| only.is_none_or(|only| only == figure);
     let mut rows = Vec::new();
@@ -45,6 +45,9 @@ pub fn all(size: Size, only: Option<&str>) -> Vec<Row> {
     }
     if wanted("P8") {
         rows.push(engine::thread_hygiene(size));
+    }
+    if wanted("P9") {
+        rows.push(engine::cancellation_window(size));
     }
     rows
 }

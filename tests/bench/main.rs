@@ -1,4 +1,4 @@
-//! `cargo run -p portalocker-tests --bin bench [-- --quick] [--only F0|P1..P8] [--write DIR]`:
+//! `cargo run -p portalocker-tests --bin bench [-- --quick] [--only F0|P1..P9|R1..R3] [--write DIR]`:
 //! measures each performance figure side by side with its native baseline,
 //! in the same run, and prints a table with the ratios. With `--write DIR`
 //! it also writes `DIR/bench.md` (the table) and `DIR/bench.svg` (a plot).
@@ -20,9 +20,20 @@
 //!   the lock.
 //! - P8 thread hygiene: after many timed-out waits on distinct locked files,
 //!   how long until the host's threads and descriptors are back.
+//! - P9 cancelled-wait window: guests' deadlines racing a native holder's
+//!   releases; how long a lock the kernel granted to a wait that was being
+//!   cancelled stayed held before the engine gave it back.
+//! - R1 range lock cost: guest `range-lock` lock+unlock ÷ native
+//!   `F_OFD_SETLK` lock+unlock (`range_figures.rs`).
+//! - R2 SQLite: write transactions in the SQLite guest ÷ the same SQLite
+//!   built natively, on the same database (`range_figures.rs`).
+//! - R3 range hand-off: a native holder's unlock → a waiting guest's
+//!   `range-lock.lock` returning, sync and async linker ÷ native
+//!   `F_OFD_SETLKW` (`range_figures.rs`).
 
 mod engine;
 mod figures;
+mod range_figures;
 mod report;
 mod stats;
 
@@ -41,10 +52,12 @@ pub struct Size {
     pub waiters: usize,
     /// Files the P4 waiters are spread over.
     pub files: usize,
-    /// Native releases probed in P7.
+    /// Native releases probed in P7, and raced by deadlines in P9.
     pub releases: usize,
     /// Timed-out waits in P8.
     pub timed_out: usize,
+    /// SQLite write transactions per run in R2.
+    pub transactions: u32,
 }
 
 fn main() {
@@ -57,6 +70,7 @@ fn main() {
         files: 100,
         releases: 10_000,
         timed_out: 1000,
+        transactions: 100,
     };
     let mut write: Option<PathBuf> = None;
     let mut only: Option<String> = None;
@@ -71,10 +85,11 @@ fn main() {
                     files: 10,
                     releases: 1000,
                     timed_out: 200,
+                    transactions: 20,
                 }
             }
             "--write" => write = Some(PathBuf::from(args.next().expect("--write DIR"))),
-            "--only" => only = Some(args.next().expect("--only F0|P1..P8").to_uppercase()),
+            "--only" => only = Some(args.next().expect("--only F0|P1..P9|R1..R3").to_uppercase()),
             other => {
                 eprintln!(
                     "error: unknown argument `{other}` (expected --quick, --only FIGURE, --write DIR)"
@@ -83,7 +98,8 @@ fn main() {
             }
         }
     }
-    let rows = figures::all(size, only.as_deref());
+    let mut rows = figures::all(size, only.as_deref());
+    rows.extend(range_figures::all(size, only.as_deref()));
     let table = report::table(&rows);
     println!("{table}");
     if let Some(dir) = write {

@@ -5,6 +5,7 @@
 pub use portalocker_artifacts::{foreach_scenario, guests};
 pub mod embed;
 pub mod native;
+pub mod ranges;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -42,6 +42,12 @@
 //! Locks belong to the *open file*, as with `flock(2)`: two descriptors opened
 //! separately on the same file conflict with each other like two processes do.
 //!
+//! Besides whole-file locks there are **byte-range locks**, [`lock_range`]
+//! and [`test_range`]: POSIX record locks on part of a file, per open file,
+//! which exclude native programs that lock the same bytes with `fcntl`
+//! (SQLite, Python's `fcntl.lockf`). They are a separate family from the
+//! whole-file locks: on Unix hosts the two never conflict.
+//!
 //! # Waiting for a lock together with other events
 //!
 //! Both layers can also *ask* for a lock without waiting for it:
@@ -94,6 +100,7 @@
 //! | `BoundedSemaphore` | [`BoundedSemaphore`] |
 //! | `PidFileLock` | [`PidFileLock`] |
 //! | `open_atomic` | [`open_atomic`] |
+//! | `fcntl.lockf(fh, LOCK_EX, length, start)` (byte ranges) | [`lock_range`] → [`RangeGuard`], [`test_range`] |
 //!
 //! ```no_run
 //! use std::io::Write;
@@ -175,6 +182,7 @@ mod mode;
 mod open_mode;
 mod pid;
 pub mod preopens;
+mod range;
 mod reentrant;
 mod request;
 mod semaphore;
@@ -191,6 +199,10 @@ pub use lock::Lock;
 pub use mode::Mode;
 pub use open_mode::{OpenMode, ParseOpenModeError};
 pub use pid::{Holder, LockState, PidFileLock, PidGuard};
+pub use range::{
+    RangeConflict, RangeGuard, lock_range, lock_range_timeout, test_range, try_lock_range,
+    unlock_range,
+};
 pub use reentrant::ReentrantLock;
 pub use request::{LockRequest, PendingLock};
 pub use semaphore::{BoundedSemaphore, SemaphoreGuard};
@@ -228,7 +240,7 @@ pub use temporary::TemporaryLock;
 /// ```
 pub mod wit {
     pub use crate::bindings::portalocker::filelock::{
-        atomic_write, descriptor_lock, path_lock, pid_lock, types,
+        atomic_write, descriptor_lock, path_lock, pid_lock, range_lock, types,
     };
 }
 
