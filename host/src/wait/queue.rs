@@ -400,6 +400,9 @@ fn block_for(watch: &Watch, ticket: &Ticket, signal: i32) -> Ended {
             let mut phase = ticket.phase();
             match (&*phase, &alarm) {
                 (Phase::Abandoned, _) => {
+                    // The worker's hold on the open file ends before the
+                    // owner's cancellation may return.
+                    drop(target);
                     *phase = Phase::Done;
                     return Ended::Settled;
                 }
@@ -428,6 +431,7 @@ fn block_for(watch: &Watch, ticket: &Ticket, signal: i32) -> Ended {
                     );
                 }
             }
+            drop(target);
             *phase = Phase::Done;
             return Ended::Settled;
         }
