@@ -172,13 +172,14 @@ impl FileLockCtxBuilder {
     }
 
     /// The signal that interrupts a waiter blocked in the kernel (at its
-    /// deadline, or when its wait is cancelled); `None` makes every waiter of
-    /// this store poll instead. The default is `SIGRTMIN + 6` on Linux and
-    /// none elsewhere. The host installs an empty handler on the signal
-    /// (without `SA_RESTART`) the first time it is needed, only if the
-    /// signal has no handler yet (otherwise the waiters poll); do not
-    /// install a handler of your own on it, and do not block it in threads
-    /// that run sync guests (such a caller's wait is then done by a worker).
+    /// deadline, or when its wait is cancelled; see
+    /// [`WaitPolicy::interrupt_signal`]); `None` makes every waiter of this
+    /// store poll instead. The default is `SIGRTMIN + 6` on Linux and none
+    /// elsewhere. The host installs an empty handler on the signal (without
+    /// `SA_RESTART`) the first time it is needed, only if the signal has no
+    /// handler yet (otherwise the waiters poll); do not install a handler of
+    /// your own on it, and do not block it in threads that run sync guests
+    /// (such a caller's wait is then done by a worker).
     pub fn interrupt_signal(mut self, signal: Option<i32>) -> Self {
         self.ctx.wait.interrupt_signal = signal;
         self
@@ -186,10 +187,11 @@ impl FileLockCtxBuilder {
 
     /// The most threads that may block in the kernel for this store's
     /// async waits and requests, counting those of every store in the
-    /// process (default 128). Each contended file has at most one such
-    /// thread, whatever the number of waiters; beyond the cap, waiters poll
-    /// (and still honour their timeouts). Zero makes this store's waiters
-    /// that are not sync calls always poll.
+    /// process (see [`WaitPolicy::max_kernel_waiters`]; default 128). Each
+    /// contended file has at most one such thread, whatever the number of
+    /// waiters; beyond the cap, waiters poll (and still honour their
+    /// timeouts). Zero makes every waiter of this store poll, a caller of
+    /// the sync linker included.
     pub fn max_kernel_waiters(mut self, max: usize) -> Self {
         self.ctx.wait.max_kernel_waiters = max;
         self

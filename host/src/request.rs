@@ -4,12 +4,17 @@
 //! `path-lock.pending-file-lock`) hold a [`Request`].
 //!
 //! A request owns the same wait future a blocking call would await (see
-//! [`crate::wait`]), so there is one implementation of waiting. The future is
-//! driven only when the guest polls the request's pollable (the host's
-//! `Pollable::ready`) or asks for the answer with `get`, and it takes the lock
-//! only inside a non-blocking attempt. Dropping an uncollected request drops
-//! the future, so the wait stops at once; a lock it already took but nobody
-//! collected is released in `Drop`.
+//! [`crate::wait`]), so there is one implementation of waiting. The future
+//! is driven when the guest polls the request's pollable (the host's
+//! `Pollable::ready`) or asks for the answer with `get`; nothing happens
+//! before the first poll. Once a poll has left it waiting with a place in
+//! its lock's queue, the request is a standing order: at the front of the
+//! queue a worker blocks in the kernel for it, so the kernel may grant it
+//! the lock while nobody polls it (the next poll reports it). Dropping an
+//! uncollected request drops the future, so the wait stops at once: a lock
+//! the kernel granted meanwhile is given back before the drop returns, and
+//! a lock it already took but nobody collected is released, unless the
+//! request repeated or converted a lock its descriptor held.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -86,6 +91,17 @@ impl<T: Send + 'static> Request<T> {
             Answer::Ready(answer) => Some(Ok(answer)),
             Answer::Collected => Some(Err(())),
         }
+    }
+
+    /// Takes the request out, leaving one whose answer was collected (to
+    /// drop the wait where its owner chooses).
+    pub(crate) fn take(&mut self) -> Self {
+        std::mem::replace(
+            self,
+            Request {
+                answer: Answer::Collected,
+            },
+        )
     }
 
     /// Whether the request took its lock and nobody collected it.

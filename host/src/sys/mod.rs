@@ -9,7 +9,8 @@
 //! - [`open_error`]: the errors only this platform reports for an open, and
 //!   [`too_many_files`]: whether an error says no descriptor is left;
 //! - [`sync_dir`]: flushing a directory after a rename in it;
-//! - [`real_path`]: the path an open file has now, where the kernel says;
+//! - [`real_path`]: the path an open file has now, and [`holds_flock`]:
+//!   whether an open file holds a lock now, where the kernel says;
 //! - waiting in the kernel: [`is_regular`] (only regular files get a waiter
 //!   blocked in the kernel), [`flock_blocking`], and interrupting a blocked
 //!   [`Thread`] with a signal ([`take_signal`], [`prepare_thread`],
@@ -32,9 +33,9 @@ mod unix;
 mod windows;
 
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{default_interrupt_signal, real_path};
+pub(crate) use linux::{default_interrupt_signal, holds_flock, real_path};
 #[cfg(not(target_os = "linux"))]
-pub(crate) use portable::{default_interrupt_signal, real_path};
+pub(crate) use portable::{default_interrupt_signal, holds_flock, real_path};
 #[cfg(unix)]
 pub(crate) use unix::{
     Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, names, never_block, open_error,
