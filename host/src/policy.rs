@@ -87,17 +87,67 @@ pub(crate) fn canonical_dir(dir: &Path) -> std::io::Result<PathBuf> {
 /// `Arc`) with the lock resources and wait futures that change it.
 #[derive(Debug, Default)]
 pub(crate) struct Usage {
-    /// The open files this instance holds a lock on, through either layer
-    /// (dead entries are files that were closed, and with them their locks).
-    held: Mutex<Vec<Weak<File>>>,
+    /// The locks this instance holds.
+    held: Mutex<Held>,
     /// Waits in progress.
     pending: AtomicUsize,
 }
 
+/// The locks one instance holds, every class counted once.
+#[derive(Debug, Default)]
+struct Held {
+    /// The open files it holds a file lock on, through either layer (dead
+    /// entries are files that were closed, and with them their locks).
+    files: Vec<Weak<File>>,
+    /// Its named locks (dead entries are rooms given back).
+    named: Vec<Weak<NamedEntry>>,
+}
+
+impl Held {
+    /// Forgets the locks that are gone.
+    fn prune(&mut self) {
+        self.files.retain(|weak| weak.strong_count() > 0);
+        self.named.retain(|weak| weak.strong_count() > 0);
+    }
+
+    fn count(&self) -> usize {
+        self.files.len() + self.named.len()
+    }
+
+    fn has_file(&self, file: &Arc<File>) -> bool {
+        self.files
+            .iter()
+            .any(|weak| weak.as_ptr() == Arc::as_ptr(file))
+    }
+
+    /// Fails with `limit-reached(held-locks)` when `max` locks are held.
+    fn check(&self, max: Option<usize>) -> Result<(), LockError> {
+        if max.is_some_and(|max| self.count() >= max) {
+            return Err(LockError::LimitReached(Limit::HeldLocks));
+        }
+        Ok(())
+    }
+}
+
+/// A named lock's entry among the locks its instance holds.
+#[derive(Debug)]
+struct NamedEntry {
+    /// The file-lock key of the lock, when the file-lock engine waits for it
+    /// (a namespace on a local directory).
+    key: Option<LockKey>,
+}
+
+/// A named lock's place among the locks its instance holds (see
+/// [`Usage::take_named_room`]); dropping it gives the place back.
+#[derive(Debug)]
+pub(crate) struct NamedRoom {
+    _entry: Arc<NamedEntry>,
+}
+
 impl Usage {
-    fn lock_held(&self) -> std::sync::MutexGuard<'_, Vec<Weak<File>>> {
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, Held> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.retain(|weak| weak.strong_count() > 0);
+        held.prune();
         held
     }
 
@@ -108,15 +158,14 @@ impl Usage {
         max: Option<usize>,
         file: Option<&Arc<File>>,
     ) -> Result<(), LockError> {
-        let Some(max) = max else { return Ok(()) };
-        let held = self.lock_held();
-        if file.is_some_and(|file| contains(&held, file)) {
+        if max.is_none() {
             return Ok(());
         }
-        if held.len() >= max {
-            return Err(LockError::LimitReached(Limit::HeldLocks));
+        let held = self.lock_held();
+        if file.is_some_and(|file| held.has_file(file)) {
+            return Ok(());
         }
-        Ok(())
+        held.check(max)
     }
 
     /// Counts the lock `file` now holds, checking `max` and counting in one
@@ -124,38 +173,56 @@ impl Usage {
     /// back by [`Usage::released`].
     pub(crate) fn take_room(&self, file: &Arc<File>, max: Option<usize>) -> Result<(), LockError> {
         let mut held = self.lock_held();
-        if contains(&held, file) {
+        if held.has_file(file) {
             return Ok(());
         }
-        if max.is_some_and(|max| held.len() >= max) {
-            return Err(LockError::LimitReached(Limit::HeldLocks));
-        }
-        held.push(Arc::downgrade(file));
+        held.check(max)?;
+        held.files.push(Arc::downgrade(file));
         Ok(())
+    }
+
+    /// Counts a named lock now held, checking `max` and counting in one
+    /// step; `key` is its file-lock key, if it has one. Dropping the room
+    /// gives it back.
+    pub(crate) fn take_named_room(
+        &self,
+        max: Option<usize>,
+        key: Option<LockKey>,
+    ) -> Result<NamedRoom, LockError> {
+        let mut held = self.lock_held();
+        held.check(max)?;
+        let entry = Arc::new(NamedEntry { key });
+        held.named.push(Arc::downgrade(&entry));
+        Ok(NamedRoom { _entry: entry })
     }
 
     /// Whether the instance holds a lock through `file`.
     pub(crate) fn holds(&self, file: &Arc<File>) -> bool {
-        contains(&self.lock_held(), file)
+        self.lock_held().has_file(file)
     }
 
     /// Whether the instance holds a lock on the file `key` names, through
-    /// any of its open files.
+    /// any of its open files or named locks.
     pub(crate) fn holds_key(&self, key: LockKey) -> bool {
-        let files: Vec<Arc<File>> = self.lock_held().iter().filter_map(Weak::upgrade).collect();
-        files.iter().any(|file| file.key() == Some(key))
+        let (files, named) = {
+            let held = self.lock_held();
+            let files: Vec<Arc<File>> = held.files.iter().filter_map(Weak::upgrade).collect();
+            let named = held
+                .named
+                .iter()
+                .filter_map(Weak::upgrade)
+                .any(|entry| entry.key == Some(key));
+            (files, named)
+        };
+        named || files.iter().any(|file| file.key() == Some(key))
     }
 
     /// Gives back the room of the lock `file` held.
     pub(crate) fn released(&self, file: &Arc<File>) {
         self.lock_held()
+            .files
             .retain(|weak| weak.as_ptr() != Arc::as_ptr(file));
     }
-}
-
-/// Whether `held` counts `file`.
-fn contains(held: &[Weak<File>], file: &Arc<File>) -> bool {
-    held.iter().any(|weak| weak.as_ptr() == Arc::as_ptr(file))
 }
 
 /// A wait's claim on the instance's pending-wait budget; dropping it gives

@@ -94,6 +94,7 @@
 //! | `BoundedSemaphore` | [`BoundedSemaphore`] |
 //! | `PidFileLock` | [`PidFileLock`] |
 //! | `open_atomic` | [`open_atomic`] |
+//! | `RedisLock` (and locks beyond one machine) | [`NamedLock`] |
 //!
 //! ```no_run
 //! use std::io::Write;
@@ -161,6 +162,7 @@ mod guard;
 mod handle;
 mod lock;
 mod mode;
+mod named;
 mod open_mode;
 mod pid;
 pub mod preopens;
@@ -176,6 +178,9 @@ pub use guard::LockGuard;
 pub use handle::{lock, lock_timeout, request_lock, try_lock, unlock};
 pub use lock::Lock;
 pub use mode::Mode;
+pub use named::{
+    NamedErrorKind, NamedGuard, NamedLock, NamedLockError, NamedRequest, granted_namespaces,
+};
 pub use open_mode::{OpenMode, ParseOpenModeError};
 pub use pid::{Holder, LockState, PidFileLock, PidGuard};
 pub use reentrant::ReentrantLock;
@@ -213,7 +218,7 @@ pub use temporary::TemporaryLock;
 /// ```
 pub mod wit {
     pub use crate::bindings::portalocker::filelock::{
-        atomic_write, descriptor_lock, path_lock, pid_lock, types,
+        atomic_write, descriptor_lock, named_lock, named_lock_types, path_lock, pid_lock, types,
     };
 }
 

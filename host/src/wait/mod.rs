@@ -199,7 +199,7 @@ impl Patience {
     }
 
     /// The deadline, and the error contention gives once it has passed.
-    fn deadline(self) -> Option<(Instant, LockError)> {
+    pub(crate) fn deadline(self) -> Option<(Instant, LockError)> {
         match self {
             Patience::Until(deadline) => Some((deadline, LockError::TimedOut)),
             Patience::UntilHostLimit(deadline) => {
@@ -335,6 +335,6 @@ pub(crate) fn release<L: Lockable + ?Sized>(target: &L) -> Result<(), LockError>
 ///
 /// The timer is registered with the ambient Tokio runtime (the embedder's, or
 /// wasmtime-wasi's own when there is none), whose driver wakes the task.
-async fn sleep(pause: Duration) {
+pub(crate) async fn sleep(pause: Duration) {
     wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| tokio::time::sleep(pause)).await
 }
