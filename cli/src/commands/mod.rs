@@ -42,7 +42,7 @@ enum Command {
         #[arg(long)]
         no_cache: bool,
         /// A component file, or the name of an embedded example guest
-        /// (`hold`, `counter`, `wait_any`).
+        /// (`hold`, `counter`, `wait_any`, `named`).
         component: String,
         /// Arguments passed to the guest.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
