@@ -12,6 +12,7 @@ use portalocker_tests::{Flavour, Sandbox, guests};
 
 use crate::attacks::*;
 use crate::faults::*;
+use crate::named_lock::*;
 use crate::policy::*;
 use crate::requests::*;
 

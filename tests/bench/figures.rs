@@ -15,7 +15,8 @@ use crate::Size;
 use crate::report::Row;
 use crate::stats::{median, micros};
 
-/// Every figure in order, or only the one named `only` (`P1` … `P5`).
+/// Every figure in order, or only the one named `only` (`P1` … `P6`,
+/// `N1`, `N2`).
 pub fn all(size: Size, only: Option<&str>) -> Vec<Row> {
     let wanted = |figure: &str| only.is_none_or(|only| only == figure);
     let mut rows = Vec::new();
@@ -36,6 +37,12 @@ pub fn all(size: Size, only: Option<&str>) -> Vec<Row> {
     }
     if wanted("P6") {
         rows.extend(fairness(size));
+    }
+    if wanted("N1") {
+        rows.extend(crate::named::cycle(size));
+    }
+    if wanted("N2") {
+        rows.extend(crate::named::hand_off(size));
     }
     rows
 }

@@ -1,4 +1,4 @@
-//! `cargo run -p portalocker-tests --bin bench [-- --quick] [--only P1..P6] [--write DIR]`:
+//! `cargo run -p portalocker-tests --bin bench [-- --quick] [--only P1..P6|N1|N2] [--write DIR]`:
 //! measures each performance figure side by side with its native baseline,
 //! in the same run, and prints a table with the ratios. With `--write DIR`
 //! it also writes `DIR/bench.md` (the table) and `DIR/bench.svg` (a plot).
@@ -13,8 +13,13 @@
 //! - P5 cold path: instantiate a pre-compiled guest and take its first lock.
 //! - P6 fairness: how evenly 8 contenders share one lock (most ÷ fewest
 //!   turns), guests with and without the host's queue, beside native flock.
+//! - N1 named locks: a guest's acquire+release per backend (local, Redis,
+//!   PostgreSQL) beside the raw round trips of the same client crate.
+//! - N2 named hand-off: a holder's release in one host → the waiter's return
+//!   in another, per backend (Redis with pub/sub notices and with polling).
 
 mod figures;
+mod named;
 mod report;
 mod stats;
 
@@ -54,7 +59,7 @@ fn main() {
                 }
             }
             "--write" => write = Some(PathBuf::from(args.next().expect("--write DIR"))),
-            "--only" => only = Some(args.next().expect("--only P1..P6").to_uppercase()),
+            "--only" => only = Some(args.next().expect("--only P1..P6|N1|N2").to_uppercase()),
             other => {
                 eprintln!(
                     "error: unknown argument `{other}` (expected --quick, --only FIGURE, --write DIR)"

@@ -4,7 +4,9 @@
 
 pub use portalocker_artifacts::{foreach_scenario, guests};
 pub mod embed;
+pub mod named;
 pub mod native;
+pub mod services;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -32,7 +32,7 @@ enum Command {
         dirs_ro: Vec<Preopen>,
         /// What the guest may lock.
         #[command(flatten)]
-        policy: run::PolicyArgs,
+        policy: Box<run::PolicyArgs>,
         /// Set an environment variable for the guest: NAME=VALUE.
         #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
         env: Vec<(String, String)>,

@@ -7,8 +7,11 @@
 //! budget. A backend owns only the lock itself: one attempt that never
 //! waits, one attempt that blocks until the lock is granted (or a signal
 //! interrupts it), a release, and the key its waiters queue under. Whole-file
-//! locks ([`whole_file`]) are the backend of every lock class today; byte
-//! ranges and locks kept on a server plug in the same way.
+//! locks ([`whole_file`]) are the backend of every file lock class and of
+//! named locks on a local directory; byte ranges would plug in the same
+//! way. A lock kept by a server cannot be waited for in a system call: named
+//! locks on Redis or PostgreSQL wait in the named-lock engine instead
+//! (`crate::named_lock`), which is built from this engine's pieces.
 
 pub(crate) mod whole_file;
 

@@ -4,8 +4,12 @@
 //! # Design
 //!
 //! The engine is generic over the lock it waits for (the
-//! [`crate::backend::Lockable`] seam): whole files today. A call first tries
-//! once without waiting. If the lock is held elsewhere, the waiter lines up
+//! [`crate::backend::Lockable`] seam): whole files today, which includes the
+//! lock files of named locks in a local namespace. (Named locks on a network
+//! service wait in [`crate::named_lock`]'s engine, built from this one's
+//! pieces: `Patience`, the pending-wait budget, `sleep`'s timers; see its
+//! docs for what differs and why.) A call first tries once without
+//! waiting. If the lock is held elsewhere, the waiter lines up
 //! in this host's queue for the lock (the private `queue` module), and the
 //! front of the queue waits **in the kernel, on the guest's own lock**: for a
 //! whole file, `flock(2)` without `LOCK_NB` on the guest's open file. The
