@@ -1,16 +1,20 @@
 //! Builds the guest components of this repository, in the style of
 //! wasmtime's `test-programs/artifacts`: every Rust guest in `guest/programs`
-//! (for `wasm32-wasip2`, with a nested cargo), and the `hold` guest of every
-//! other language whose toolchain is installed. It generates:
+//! (for `wasm32-wasip2`, with a nested cargo), the `hold` guest of every
+//! other language whose toolchain is installed (the SQLite guest among the C
+//! ones). It generates:
 //!
 //! - `guests.rs`: a path constant per guest, `foreach_scenario!`, and an
-//!   `Option` per language guest;
-//! - `examples.rs`: the example guests' bytes, which the CLI embeds.
+//!   `Option` per guest in another language (`PYTHON_HOLD`, `PYTHON_EXISTING`,
+//!   `C_SQLITE`, …);
+//! - `examples.rs`: the example guests' bytes, which the CLI embeds (the
+//!   `sqlite` example when it was built).
 //!
-//! The languages that were built are passed on to dependents' build scripts
-//! as `DEP_PORTALOCKER_ARTIFACTS_LANGUAGES` (this package `links` to nothing
-//! but that name), so tests can be ignored with a reason when a toolchain is
-//! missing.
+//! The guests in other languages are passed on to dependents' build scripts
+//! (this package `links` to nothing but that name): all of them as
+//! `DEP_PORTALOCKER_ARTIFACTS_LANGUAGE_GUESTS`, those that were built as
+//! `DEP_PORTALOCKER_ARTIFACTS_BUILT` (`python_hold,python_existing,…`), so
+//! tests can be ignored with a reason when a toolchain is missing.
 
 #[path = "build/languages.rs"]
 mod languages;
@@ -24,9 +28,10 @@ use std::path::PathBuf;
 const EXAMPLES: [(&str, &str); 4] = [
     (
         "hold",
-        "`hold [--layer path|handle|reentrant|temporary|semaphore|pid] [--label L] [--try] \
-         [--timeout MS] [--until GATE] PATH MODE MILLIS`: locks PATH (`shared` or \
-         `exclusive`) with the chosen lock class, prints `locked`, keeps the lock MILLIS ms, \
+        "`hold [--layer path|handle|reentrant|temporary|semaphore|pid|std|fs4] [--label L] \
+         [--try] [--timeout MS] [--until GATE] PATH MODE MILLIS`: locks PATH (`shared` or \
+         `exclusive`) with the chosen lock class (`std` and `fs4`: a `std::fs::File` through \
+         `FileLockExt` or the fs4-compatible `FileExt`), prints `locked`, keeps the lock MILLIS ms, \
          releases and prints `released`. Exit code 2 when the lock is held elsewhere (with \
          `--try`), 3 on timeout, 1 on any other error.",
     ),
@@ -55,6 +60,13 @@ const EXAMPLES: [(&str, &str); 4] = [
     ),
 ];
 
+/// What the `sqlite` example guest does.
+const SQLITE_EXAMPLE: &str = "`sqlite [--no-lock] [--timeout MS] [--repeat N] [--keep-going] \
+    [--timing] DB SQL...`: SQLite (C, `guest/sqlite/`) with the `portalocker` VFS, whose locks \
+    are byte-range locks on the bytes native SQLite locks: opens the database DB and runs each \
+    SQL argument, printing the rows `|`-separated. Exit code 5 when the database stayed locked, \
+    1 on any other error.";
+
 fn main() {
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
     let guests = rust::build_guests();
@@ -80,23 +92,35 @@ fn main() {
         scenarios.iter().map(|s| format!("        $mac!({s});\n")).collect::<String>()
     )
     .unwrap();
-    let mut built_languages = Vec::new();
+    // Every guest in another language: a constant each, and the list of
+    // those built for dependents' build scripts (`has_<id>` cfgs).
+    let mut ids = Vec::new();
+    let mut built = Vec::new();
+    let mut sqlite = None;
     for language in &languages::LANGUAGES {
-        let built = languages::build_language_guest(language, &out_dir);
-        if built.is_some() {
-            built_languages.push(language.name);
+        for guest in language.guests {
+            let id = guest.id(language);
+            let path = languages::build_language_guest(language, guest, &out_dir);
+            writeln!(
+                code,
+                "/// {}, when its toolchain was found.\npub const {}: Option<&str> = {:?};",
+                guest.doc,
+                id.to_uppercase(),
+                path.as_ref().map(|path| path.display().to_string())
+            )
+            .unwrap();
+            if path.is_some() {
+                built.push(id.clone());
+            }
+            if id == "c_sqlite" {
+                sqlite = path;
+            }
+            ids.push(id);
         }
-        writeln!(
-            code,
-            "/// The `hold` guest written in {}, when its toolchain was found.\npub const {}_HOLD: Option<&str> = {:?};",
-            language.title,
-            language.name.to_uppercase(),
-            built.map(|path| path.display().to_string())
-        )
-        .unwrap();
     }
     std::fs::write(out_dir.join("guests.rs"), code).expect("write guests.rs");
-    println!("cargo::metadata=languages={}", built_languages.join(","));
+    println!("cargo::metadata=language_guests={}", ids.join(","));
+    println!("cargo::metadata=built={}", built.join(","));
 
     let mut examples = String::new();
     for (name, doc) in EXAMPLES {
@@ -114,14 +138,30 @@ fn main() {
         )
         .unwrap();
     }
+    let mut all: Vec<String> = EXAMPLES
+        .iter()
+        .map(|(name, _)| format!("({name:?}, {})", name.to_uppercase()))
+        .collect();
+    if let Some(path) = &sqlite {
+        writeln!(
+            examples,
+            "/// The `sqlite` example's bytes.\nconst SQLITE_BYTES: &[u8] = include_bytes!({:?});",
+            path.display().to_string()
+        )
+        .unwrap();
+        all.push("(\"sqlite\", SQLITE_BYTES)".to_owned());
+    }
+    writeln!(
+        examples,
+        "/// {SQLITE_EXAMPLE} Embedded when the C toolchain (`guest/c/install.sh`) was installed at \
+         build time.\npub const SQLITE: Option<&[u8]> = {};",
+        if sqlite.is_some() { "Some(SQLITE_BYTES)" } else { "None" }
+    )
+    .unwrap();
     writeln!(
         examples,
         "/// Every example guest by the name `portalocker run` knows it by.\npub const ALL: &[(&str, &[u8])] = &[{}];",
-        EXAMPLES
-            .iter()
-            .map(|(name, _)| format!("({name:?}, {})", name.to_uppercase()))
-            .collect::<Vec<_>>()
-            .join(", ")
+        all.join(", ")
     )
     .unwrap();
     std::fs::write(out_dir.join("examples.rs"), examples).expect("write examples.rs");

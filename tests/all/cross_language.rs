@@ -9,28 +9,14 @@
 //! `PORTALOCKER_REQUIRE_LANGUAGES=all`, so that a missing toolchain fails the
 //! build there); without it, its test is ignored, with that reason.
 
-use std::time::Duration;
-
 use portalocker_tests::native::{self, Holder, Mode};
 use portalocker_tests::{GuestRun, Sandbox, eventually, guests};
 
-const LONG: Duration = Duration::from_secs(60);
+use crate::holding::{LONG, assert_failed_with, rust_and_native_see_held, wait_held};
 
 /// The lock modes a test runs in, and whether a second holder in `shared`
 /// fits next to the first.
 const MODES: [(&str, bool); 2] = [("exclusive", false), ("shared", true)];
-
-/// Checks that a failed run reported `kind` (and, for the exit codes every
-/// language can set, the code).
-fn assert_failed_with(run: &GuestRun, kind: &str) {
-    run.assert_line(&format!("error: {kind}"));
-    let code = match kind {
-        "already-locked" => 2,
-        "timed-out" => 3,
-        _ => 1,
-    };
-    run.assert_code(code);
-}
 
 /// Runs every cross-language check for the guest `language` at `guest`.
 fn interoperates(language: &str, guest: &str) {
@@ -138,31 +124,9 @@ fn other_language_holds(language: &str, guest: &str, layer: &str, mode: &str, sh
         guest,
         &["--layer", layer, "--until", "gate", "x.lock", mode],
     );
-    assert!(
-        eventually(LONG, || file.exists()
-            && !native::can_lock(&file, Mode::Exclusive)),
-        "the {language} guest never took the lock ({layer}, {mode})"
-    );
-    assert!(
-        !native::flock_n(&file),
-        "flock -n got the lock the {language} guest holds ({layer}, {mode})"
-    );
-    for rust_layer in ["path", "handle"] {
-        let exclusive = sandbox.run(
-            guests::HOLD,
-            &["--layer", rust_layer, "--try", "x.lock", "exclusive", "0"],
-        );
-        assert_failed_with(&exclusive, "already-locked");
-        let shared = sandbox.run(
-            guests::HOLD,
-            &["--layer", rust_layer, "--try", "x.lock", "shared", "0"],
-        );
-        if shared_fits {
-            shared.assert_success();
-        } else {
-            assert_failed_with(&shared, "already-locked");
-        }
-    }
+    let who = format!("the {language} guest ({layer}, {mode})");
+    wait_held(&sandbox, "x.lock", &who);
+    rust_and_native_see_held(&sandbox, "x.lock", &["path", "handle"], shared_fits, &who);
     gate.release();
     holder
         .join()
@@ -193,11 +157,7 @@ fn rust_and_native_hold(guest: &str, layer: &str, mode: &str) {
         guests::HOLD,
         &["--layer", layer, "--until", "gate", "x.lock", mode, "0"],
     );
-    assert!(
-        eventually(LONG, || file.exists()
-            && !native::can_lock(&file, Mode::Exclusive)),
-        "the Rust guest never took the lock"
-    );
+    wait_held(&sandbox, "x.lock", "the Rust guest");
     let exclusive = sandbox.run(guest, &["--layer", layer, "--try", "x.lock", "exclusive"]);
     assert_failed_with(&exclusive, "already-locked");
     let timed = sandbox.run(
@@ -231,7 +191,7 @@ fn rust_and_native_hold(guest: &str, layer: &str, mode: &str) {
 
 #[test]
 #[cfg_attr(
-    not(has_python),
+    not(has_python_hold),
     ignore = "the Python toolchain is not installed: run guest/python/install.sh"
 )]
 fn python_guest_locks_interoperate() {
@@ -240,7 +200,7 @@ fn python_guest_locks_interoperate() {
 
 #[test]
 #[cfg_attr(
-    not(has_javascript),
+    not(has_javascript_hold),
     ignore = "the JavaScript toolchain is not installed: run guest/js/install.sh"
 )]
 fn javascript_guest_locks_interoperate() {
@@ -249,7 +209,7 @@ fn javascript_guest_locks_interoperate() {
 
 #[test]
 #[cfg_attr(
-    not(has_c),
+    not(has_c_hold),
     ignore = "the C toolchain is not installed: run guest/c/install.sh"
 )]
 fn c_guest_locks_interoperate() {

@@ -1,7 +1,8 @@
 //! Resource hygiene: a batch of the faults and attacks of the other modules
 //! (contended waits that time out, requests dropped, traps, forged handles,
 //! stores dropped mid-wait, an epoch deadline, guests exiting while they hold
-//! locks) leaves no file descriptor and no thread behind in the host process.
+//! locks, byte-range waits in the kernel on both linkers) leaves no file
+//! descriptor and no thread behind in the host process.
 //!
 //! The counts come from `/proc/self/fd` and `/proc/self/task`, which the other
 //! tests of this binary change as they run in parallel, so the check runs in
@@ -18,7 +19,10 @@ use std::time::{Duration, Instant};
 
 use portalocker_tests::embed;
 use portalocker_tests::native::{Holder, Mode};
-use portalocker_tests::{Sandbox, component, component_on, epoch_engine, eventually, guests};
+use portalocker_tests::ranges::RangeHolder;
+use portalocker_tests::{
+    Flavour, Sandbox, component, component_on, epoch_engine, eventually, guests,
+};
 use wasmtime_wasi::p2::bindings::Command as AsyncCommand;
 use wasmtime_wasi::p2::bindings::sync::Command as SyncCommand;
 
@@ -219,6 +223,27 @@ fn batch() {
     }));
     engine.increment_epoch();
     assert!(spinning.join().unwrap().is_err());
+
+    // Byte-range waits in the kernel, on the caller's thread (sync) and on a
+    // worker (async): one interrupted at its deadline, one granted by the
+    // native release.
+    for flavour in [Flavour::Sync, Flavour::Async] {
+        let ranges = Sandbox::new().with_flavour(flavour);
+        let range_holder = RangeHolder::lock(&ranges.path("db"), 0, 1, Mode::Exclusive);
+        ranges
+            .run(
+                guests::RANGE_HOLD,
+                &["--timeout", "50", "db", "0", "1", "exclusive"],
+            )
+            .assert_code(3);
+        let waiting = ranges.spawn(
+            guests::RANGE_HOLD,
+            &["--timeout", "10000", "db", "0", "1", "shared"],
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        range_holder.release();
+        waiting.join().unwrap().assert_success();
+    }
 
     // Guests that wait and then get the lock, woken by the native release:
     // their file's sentinel thread must end afterwards.

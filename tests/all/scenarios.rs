@@ -11,9 +11,11 @@ use portalocker_tests::native::{self, Holder, Mode};
 use portalocker_tests::{Flavour, Sandbox, guests};
 
 use crate::attacks::*;
+use crate::existing_code::*;
 use crate::faults::*;
 use crate::named_lock::*;
 use crate::policy::*;
+use crate::range_lock::*;
 use crate::requests::*;
 
 /// The scenarios under the sync linker.

@@ -11,15 +11,18 @@ use portalocker_tests::{Sandbox, component, eventually, guests};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::bindings::sync::CommandPre as SyncCommandPre;
 
-use crate::Size;
 use crate::report::Row;
 use crate::stats::{median, micros};
+use crate::{Size, engine};
 
-/// Every figure in order, or only the one named `only` (`P1` … `P6`,
+/// Every figure in order, or only the one named `only` (`F0`, `P1` … `P9`,
 /// `N1`, `N2`).
 pub fn all(size: Size, only: Option<&str>) -> Vec<Row> {
     let wanted = |figure: &str| only.is_none_or(|only| only == figure);
     let mut rows = Vec::new();
+    if wanted("F0") {
+        rows.push(engine::floor(size));
+    }
     if wanted("P1") {
         rows.push(lock_cost(size));
     }
@@ -38,6 +41,15 @@ pub fn all(size: Size, only: Option<&str>) -> Vec<Row> {
     if wanted("P6") {
         rows.extend(fairness(size));
     }
+    if wanted("P7") {
+        rows.push(engine::no_phantom_holds(size));
+    }
+    if wanted("P8") {
+        rows.push(engine::thread_hygiene(size));
+    }
+    if wanted("P9") {
+        rows.push(engine::cancellation_window(size));
+    }
     if wanted("N1") {
         rows.extend(crate::named::cycle(size));
     }
@@ -55,7 +67,7 @@ fn wall_ns() -> u128 {
 }
 
 /// Median ns per cycle of `repeats` guest runs of `bench_lock_cycle`.
-fn guest_cycle_ns(sandbox: &Sandbox, layer: &str, size: Size) -> f64 {
+pub fn guest_cycle_ns(sandbox: &Sandbox, layer: &str, size: Size) -> f64 {
     let cycles = size.cycles.to_string();
     let mut samples: Vec<f64> = (0..size.repeats)
         .map(|_| {
@@ -222,7 +234,7 @@ fn guest_to_guest_hand_offs(sandbox: &Sandbox, count: usize) -> Vec<Duration> {
 }
 
 /// The process's current thread count and peak resident memory (kB).
-fn threads_and_peak_rss() -> (usize, usize) {
+pub fn threads_and_peak_rss() -> (usize, usize) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -234,12 +246,16 @@ fn threads_and_peak_rss() -> (usize, usize) {
     (field("Threads:"), field("VmHWM:"))
 }
 
-/// P4: many guests in one async host wait on one lock, each takes it once,
-/// while another guest keeps running.
+/// P4: many guests in one async host wait on many locks (`size.waiters`
+/// spread over `size.files` files, each held natively until all wait), each
+/// takes its lock once, while another guest keeps running.
 fn many_waiters(size: Size) -> Row {
     let sandbox = Sandbox::new();
-    let path = sandbox.path("x.lock");
-    let mut holder = Holder::lock(&path, Mode::Exclusive);
+    let names: Vec<String> = (0..size.files).map(|i| format!("x{i}.lock")).collect();
+    let mut holders: Vec<Holder> = names
+        .iter()
+        .map(|name| Holder::lock(&sandbox.path(name), Mode::Exclusive))
+        .collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -264,8 +280,9 @@ fn many_waiters(size: Size) -> Row {
         let counter =
             CommandPre::new(linker.instantiate_pre(&component(guests::COUNTER)).unwrap()).unwrap();
         let mut waiters = tokio::task::JoinSet::new();
-        for _ in 0..size.waiters {
-            let (mut store, _) = embed::store(sandbox.root(), &["x.lock", "exclusive", "0"]);
+        for i in 0..size.waiters {
+            let name = &names[i % names.len()];
+            let (mut store, _) = embed::store(sandbox.root(), &[name, "exclusive", "0"]);
             let hold = hold.clone();
             waiters.spawn(async move {
                 let command = hold.instantiate_async(&mut store).await.unwrap();
@@ -294,7 +311,9 @@ fn many_waiters(size: Size) -> Row {
             other_runs += 1;
         }
         let released = Instant::now();
-        holder.release();
+        for holder in &mut holders {
+            holder.release();
+        }
         let mut finished = 0;
         while let Some(done) = waiters.join_next().await {
             if done.unwrap() {
@@ -307,14 +326,14 @@ fn many_waiters(size: Size) -> Row {
     sampler.join().unwrap();
     let (_, peak_rss_kb) = threads_and_peak_rss();
     Row {
-        figure: format!("P4 {} waiters, one lock", size.waiters),
+        figure: format!("P4 {} waiters on {} files", size.waiters, size.files),
         guest: drain.as_secs_f64() * 1000.0,
         native: None,
         unit: "ms",
         target: "all finish".into(),
         limit: f64::INFINITY,
         note: format!(
-            "{finished}/{} finished (time from release to the last); another guest ran {other_runs}× during the wait; threads {threads_before}→max {}; peak RSS {} MiB",
+            "{finished}/{} finished (time from release to the last); another guest ran {other_runs}× during the wait; threads {threads_before}→max {} (kernel-waiter cap 128); peak RSS {} MiB",
             size.waiters,
             max_threads.load(Ordering::Relaxed),
             peak_rss_kb / 1024

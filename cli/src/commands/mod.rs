@@ -3,6 +3,7 @@
 mod demo;
 mod native_counter;
 mod run;
+mod sqlite_demo;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,7 +43,7 @@ enum Command {
         #[arg(long)]
         no_cache: bool,
         /// A component file, or the name of an embedded example guest
-        /// (`hold`, `counter`, `wait_any`, `named`).
+        /// (`hold`, `counter`, `wait_any`, `named`, and `sqlite` when built in).
         component: String,
         /// Arguments passed to the guest.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -50,14 +51,23 @@ enum Command {
     },
     /// Show lost updates without locks and exact counts with them: guest
     /// instances and a native process increment one counter file in a
-    /// temporary directory.
+    /// temporary directory. With `--sqlite`: SQLite guests and the native
+    /// `sqlite3` program write to one database, without and with range
+    /// locks.
     Demo {
-        /// Guest instances running at once.
-        #[arg(long, default_value_t = 4)]
-        instances: usize,
+        /// Guest instances running at once (default 4; 2 with `--sqlite`).
+        #[arg(long)]
+        instances: Option<usize>,
         /// Increments by each guest instance and by the native process.
         #[arg(long, default_value_t = 200)]
         increments: u64,
+        /// Run the SQLite demo instead: guests of the embedded `sqlite`
+        /// example and native `sqlite3` share one database.
+        #[arg(long)]
+        sqlite: bool,
+        /// Write transactions by each SQLite guest and by `sqlite3`.
+        #[arg(long, default_value_t = 100)]
+        transactions: u64,
     },
     /// A native process incrementing a counter file under `flock` (used by
     /// the demo).
@@ -102,7 +112,15 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo {
             instances,
             increments,
-        } => demo::demo(instances, increments),
+            sqlite: false,
+            ..
+        } => demo::demo(instances.unwrap_or(4), increments),
+        Command::Demo {
+            instances,
+            transactions,
+            sqlite: true,
+            ..
+        } => sqlite_demo::demo(instances.unwrap_or(2), transactions),
         Command::NativeCounter {
             path,
             count,

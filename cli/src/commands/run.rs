@@ -139,6 +139,10 @@ fn load(component: &str) -> anyhow::Result<Vec<u8>> {
     }
     match examples::by_name(component) {
         Some(bytes) => Ok(bytes.to_vec()),
+        None if component == "sqlite" => bail!(
+            "the `sqlite` example guest is not built into this binary: install the C toolchain \
+             (guest/c/install.sh), then build again"
+        ),
         None => bail!(
             "no such component file or example guest: `{component}` (examples: {})",
             examples::ALL

@@ -42,6 +42,12 @@
 //! Locks belong to the *open file*, as with `flock(2)`: two descriptors opened
 //! separately on the same file conflict with each other like two processes do.
 //!
+//! Besides whole-file locks there are **byte-range locks**, [`lock_range`]
+//! and [`test_range`]: POSIX record locks on part of a file, per open file,
+//! which exclude native programs that lock the same bytes with `fcntl`
+//! (SQLite, Python's `fcntl.lockf`). They are a separate family from the
+//! whole-file locks: on Unix hosts the two never conflict.
+//!
 //! # Waiting for a lock together with other events
 //!
 //! Both layers can also *ask* for a lock without waiting for it:
@@ -94,6 +100,7 @@
 //! | `BoundedSemaphore` | [`BoundedSemaphore`] |
 //! | `PidFileLock` | [`PidFileLock`] |
 //! | `open_atomic` | [`open_atomic`] |
+//! | `fcntl.lockf(fh, LOCK_EX, length, start)` (byte ranges) | [`lock_range`] → [`RangeGuard`], [`test_range`] |
 //! | `RedisLock` (and locks beyond one machine) | [`NamedLock`] |
 //!
 //! ```no_run
@@ -150,6 +157,15 @@
 //! # }
 //! ```
 //!
+//! # Existing code: `std::fs::File`
+//!
+//! [`FileLockExt`] locks a `std::fs::File` the guest already has, through
+//! the handle layer, so code built on std's files keeps them
+//! (`file.lock_file(Mode::Exclusive)`, `try_lock_file`, `lock_file_timeout`,
+//! `unlock_file`); [`fs4`] has fs4's `FileExt` names for code written
+//! against fs4. Both need the `std-file` feature (on by default) and a
+//! checked wasi-libc (see [`std_file`]).
+//!
 //! Every failure is an [`Error`] whose [`ErrorKind`] names the WIT
 //! `lock-error` case; it converts into [`std::io::Error`], so `?` works in
 //! functions returning `std::io::Result`.
@@ -158,6 +174,8 @@ mod atomic;
 mod bindings;
 mod error;
 mod flags;
+#[cfg(all(target_env = "p2", portalocker_std_file))]
+pub mod fs4;
 mod guard;
 mod handle;
 mod lock;
@@ -166,9 +184,12 @@ mod named;
 mod open_mode;
 mod pid;
 pub mod preopens;
+mod range;
 mod reentrant;
 mod request;
 mod semaphore;
+#[cfg(all(target_env = "p2", portalocker_std_file))]
+pub mod std_file;
 mod temporary;
 
 pub use atomic::{AtomicFile, AtomicWrite, open_atomic};
@@ -183,9 +204,15 @@ pub use named::{
 };
 pub use open_mode::{OpenMode, ParseOpenModeError};
 pub use pid::{Holder, LockState, PidFileLock, PidGuard};
+pub use range::{
+    RangeConflict, RangeGuard, lock_range, lock_range_timeout, test_range, try_lock_range,
+    unlock_range,
+};
 pub use reentrant::ReentrantLock;
 pub use request::{LockRequest, PendingLock};
 pub use semaphore::{BoundedSemaphore, SemaphoreGuard};
+#[cfg(all(target_env = "p2", portalocker_std_file))]
+pub use std_file::FileLockExt;
 pub use temporary::TemporaryLock;
 
 /// The raw bindings of the `portalocker:filelock` WIT interfaces, for callers
@@ -218,7 +245,8 @@ pub use temporary::TemporaryLock;
 /// ```
 pub mod wit {
     pub use crate::bindings::portalocker::filelock::{
-        atomic_write, descriptor_lock, named_lock, named_lock_types, path_lock, pid_lock, types,
+        atomic_write, descriptor_lock, named_lock, named_lock_types, path_lock, pid_lock,
+        range_lock, types,
     };
 }
 

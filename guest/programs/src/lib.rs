@@ -177,6 +177,26 @@ pub fn checkpoint(ready: &str, done: &str) {
     }
 }
 
+/// The outcome of a lock call as one word: `ok`, or the WIT name of the
+/// error, with the limit for `limit-reached` (`limit-reached(held-locks)`,
+/// `limit-reached(pending-waits)`, `limit-reached(wait-time)`).
+pub fn outcome_name<T>(result: &Result<T, Error>) -> String {
+    match result {
+        Ok(_) => "ok".to_owned(),
+        Err(error) => match error.kind() {
+            ErrorKind::LimitReached(limit) => {
+                let limit = match limit {
+                    portalocker_guest::Limit::HeldLocks => "held-locks",
+                    portalocker_guest::Limit::PendingWaits => "pending-waits",
+                    portalocker_guest::Limit::WaitTime => "wait-time",
+                };
+                format!("limit-reached({limit})")
+            }
+            kind => kind.name().to_owned(),
+        },
+    }
+}
+
 pub mod named {
     //! The example *protected resource* of the named-lock programs: a file
     //! that refuses writes stamped with an old fencing token.

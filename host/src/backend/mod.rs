@@ -6,17 +6,22 @@
 //! block in the kernel and their interruption, wake-ups and the pending-wait
 //! budget. A backend owns only the lock itself: one attempt that never
 //! waits, one attempt that blocks until the lock is granted (or a signal
-//! interrupts it), a release, and the key its waiters queue under. Whole-file
-//! locks ([`whole_file`]) are the backend of every file lock class and of
-//! named locks on a local directory; byte ranges would plug in the same
-//! way. A lock kept by a server cannot be waited for in a system call: named
-//! locks on Redis or PostgreSQL wait in the named-lock engine instead
-//! (`crate::named_lock`), which is built from this engine's pieces.
+//! interrupts it), a release, and the key its waiters queue under. Two
+//! backends plug in: whole-file locks ([`whole_file`]), the backend of every
+//! lock class of the path and handle layers and of named locks on a local
+//! directory, and byte ranges of a file ([`byte_range`], WIT `range-lock`),
+//! whose lock state per open file [`span`] models. A lock kept by a server
+//! cannot be waited for in a system call: named locks on Redis or
+//! PostgreSQL wait in the named-lock engine instead (`crate::named_lock`),
+//! which is built from this engine's pieces.
 
+pub(crate) mod byte_range;
+pub(crate) mod span;
 pub(crate) mod whole_file;
 
 use std::io;
 
+use self::span::Span;
 use crate::bindings::portalocker::filelock::types::LockMode;
 pub(crate) use crate::sys::Blocked;
 use crate::sys::FileId;
@@ -27,6 +32,13 @@ use crate::sys::FileId;
 pub(crate) enum LockKey {
     /// A whole file, by identity.
     File(FileId),
+    /// The byte ranges of a file, by identity: every range of one file
+    /// shares a queue, where a waiter lines up only behind earlier waiters
+    /// for bytes it wants in a conflicting mode (see [`Lockable::bytes`]).
+    /// Whole-file and range locks are separate families (`flock` and
+    /// `fcntl` locks never see each other on Unix), so they never share a
+    /// queue.
+    Ranges(FileId),
 }
 
 /// The result of one attempt that never waits.
@@ -43,6 +55,15 @@ pub(crate) trait Lockable: Send + Sync + 'static {
     /// The key this lock's waiters queue under; `None` when it cannot be
     /// told (the waiters then rely on polling alone).
     fn key(&self) -> Option<LockKey>;
+
+    /// The bytes this lock covers when it is one of several locks under its
+    /// key (a byte range of a file): a waiter then lines up only behind
+    /// earlier waiters for overlapping bytes in a conflicting mode. `None`
+    /// (the default) for a lock that is its whole key: its waiters line up
+    /// strictly in arrival order.
+    fn bytes(&self) -> Option<Span> {
+        None
+    }
 
     /// One attempt to take the lock in `mode`, never waiting. Held already,
     /// the lock is converted to `mode`.
@@ -61,4 +82,12 @@ pub(crate) trait Lockable: Send + Sync + 'static {
     /// it through [`crate::wait::release`], which also wakes this host's
     /// waiters.
     fn unlock(&self) -> io::Result<()>;
+
+    /// Gives back a lock the kernel granted to a wait that was cancelled in
+    /// that instant, so that the cancelled call leaves things as they were.
+    /// By default it releases the lock; a lock whose conversions are atomic
+    /// (a byte range) puts back what was held before the request instead.
+    fn give_back(&self) -> io::Result<()> {
+        self.unlock()
+    }
 }

@@ -223,3 +223,6 @@ impl HostFileLock for FileLockCtxView<'_> {
         Ok(())
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests;

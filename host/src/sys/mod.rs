@@ -11,7 +11,10 @@
 //! - waiting in the kernel: [`is_regular`] (only regular files get a waiter
 //!   blocked in the kernel), [`flock_blocking`], and interrupting a blocked
 //!   [`Thread`] with a signal ([`take_signal`], [`prepare_thread`],
-//!   [`interrupt`], [`default_interrupt_signal`]).
+//!   [`interrupt`], [`default_interrupt_signal`]);
+//! - [`range`]: byte-range locks (Linux open-file-description locks, classic
+//!   `fcntl` locks with a process table on other Unix, `LockFileEx` regions
+//!   on Windows).
 //!
 //! `unix` serves every Unix; `linux` adds what only Linux offers (`/proc`),
 //! and `portable` stands in for it elsewhere; `windows` serves Windows.
@@ -20,6 +23,7 @@
 mod linux;
 #[cfg(not(target_os = "linux"))]
 mod portable;
+pub(crate) mod range;
 #[cfg(unix)]
 mod unix;
 #[cfg(windows)]

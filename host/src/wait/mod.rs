@@ -4,18 +4,22 @@
 //! # Design
 //!
 //! The engine is generic over the lock it waits for (the
-//! [`crate::backend::Lockable`] seam): whole files today, which includes the
-//! lock files of named locks in a local namespace. (Named locks on a network
-//! service wait in [`crate::named_lock`]'s engine, built from this one's
-//! pieces: `Patience`, the pending-wait budget, `sleep`'s timers; see its
-//! docs for what differs and why.) A call first tries once without
-//! waiting. If the lock is held elsewhere, the waiter lines up
-//! in this host's queue for the lock (the private `queue` module), and the
-//! front of the queue waits **in the kernel, on the guest's own lock**: for a
-//! whole file, `flock(2)` without `LOCK_NB` on the guest's open file. The
-//! kernel grants the lock to that open file the moment it is released, by a
-//! guest of this host, another host or a native process; the host never
-//! holds a lock that no guest asked for. A caller of the sync linker blocks
+//! [`crate::backend::Lockable`] seam): whole files (which includes the
+//! lock files of named locks in a local namespace) and byte ranges of a
+//! file. (Named locks on a network service wait in [`crate::named_lock`]'s
+//! engine, built from this one's pieces: `Patience`, the pending-wait
+//! budget, `sleep`'s timers; see its docs for what differs and why.) A call
+//! first tries once without waiting. If the lock is held
+//! elsewhere, the waiter lines up in this host's queue for the lock (the
+//! private `queue` module), and the front of the queue waits **in the
+//! kernel, on the guest's own lock**: for a whole file, `flock(2)` without
+//! `LOCK_NB` on the guest's open file; for a byte range, `F_OFD_SETLKW` on
+//! it. The kernel grants the lock to that open file the moment it is
+//! released, by a guest of this host, another host or a native process; the
+//! host never holds a lock that no guest asked for. (The byte ranges of one
+//! file share a queue in which a waiter lines up only behind earlier
+//! waiters for overlapping bytes in a conflicting mode, so each such group
+//! has a front of its own.) A caller of the sync linker blocks
 //! on its own thread (one wake-up from release to guest); anyone else has a
 //! worker thread of a small pool block for it (the private `kernel`
 //! module). Everyone behind the front waits in the queue, costing no thread.
@@ -33,16 +37,19 @@
 //! - **A cancelled wait never keeps the lock.** Dropping the call's future,
 //!   a request or the store interrupts the worker at once and waits for it
 //!   to leave the kernel; a lock the kernel granted in that instant is given
-//!   back before the cancellation returns.
+//!   back before the cancellation returns (a byte range puts back what the
+//!   open file held on its bytes before, so a cancelled conversion keeps its
+//!   old lock).
 //! - **No guest freezes the host.** An async wait never blocks an executor
 //!   thread; a sync wait blocks only the calling store's thread. Nothing on
 //!   the wait path opens a file, and only regular files are ever waited for
 //!   in the kernel (a FIFO or a device is only tried without waiting).
 //! - **Threads are bounded.** At most one thread waits in the kernel per
-//!   contended lock (the front), and the pool never runs more workers than
-//!   [`WaitPolicy::max_kernel_waiters`]; beyond that cap, and wherever the
-//!   kernel cannot be used (no signal, not a regular file, Windows), the
-//!   front *polls*: it tries without waiting when this host releases the
+//!   contended lock (the front; for byte ranges, per group of waiters that
+//!   do not stand in each other's way), and the pool never runs more
+//!   workers than [`WaitPolicy::max_kernel_waiters`]; beyond that cap, and
+//!   wherever the kernel cannot be used (no signal, not a regular file,
+//!   Windows, byte ranges off Linux), the front *polls*: it tries without waiting when this host releases the
 //!   lock and on a timer doubling from [`WaitPolicy::min_interval`] to
 //!   [`WaitPolicy::max_interval`]. Idle workers end after a few
 //!   milliseconds.
@@ -68,7 +75,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use self::queue::{How, Outcome, Registration};
+use self::queue::{Claim, How, Outcome, Registration};
 use crate::backend::{Attempt, Lockable};
 use crate::bindings::portalocker::filelock::types::{Limit, LockError, LockMode};
 use crate::error::file_error;
@@ -237,7 +244,8 @@ pub(crate) async fn acquire<L: Lockable>(
     let mut key = None;
     let line_up = policy.fair && queue::waits_in_progress() && {
         key = target.key();
-        key.is_some_and(|key| queue::has_queue(key) && !budget.usage.holds_key(key))
+        let claim = Claim::of(&**target, mode);
+        key.is_some_and(|key| queue::has_queue(key, &claim) && !budget.usage.holds_key(key))
     };
     if converting || !line_up {
         match try_once(&**target, mode) {
@@ -331,6 +339,14 @@ pub(crate) fn try_once<L: Lockable + ?Sized>(target: &L, mode: LockMode) -> Resu
 /// Releases `target` and wakes this host's waiters on it.
 pub(crate) fn release<L: Lockable + ?Sized>(target: &L) -> Result<(), LockError> {
     target.unlock().map_err(|err| file_error(&err))?;
+    queue::released(target);
+    Ok(())
+}
+
+/// Gives back a lock granted to a wait that was cancelled (see
+/// [`Lockable::give_back`]) and wakes this host's waiters on it.
+fn give_back<L: Lockable + ?Sized>(target: &L) -> Result<(), LockError> {
+    target.give_back().map_err(|err| file_error(&err))?;
     queue::released(target);
     Ok(())
 }

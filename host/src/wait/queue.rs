@@ -2,11 +2,19 @@
 //! front waits in the kernel, on the guest's own lock.
 //!
 //! Waiters on the same lock (by [`LockKey`]: for a whole file, its device
-//! and inode) share one [`Watch`]. A fair waiter takes a [`Ticket`] and lines
-//! up; the ticket at the front is the lock's only *kernel waiter*: it blocks
-//! in the lock call itself (`flock(2)` without `LOCK_NB`) on the guest's own
-//! open file, so the kernel hands the lock straight to the guest when it is
-//! released, by anyone. How the front waits depends on its caller:
+//! and inode; for the byte ranges of a file, the same) share one [`Watch`].
+//! A fair waiter takes a [`Ticket`] with its [`Claim`] and lines up. A
+//! ticket is *at its front* when no earlier ticket's claim stands in its way
+//! ([`Claim::yields_to`]): for a whole file that is only the first ticket,
+//! so the line is strictly first-come-first-served; for byte ranges it is
+//! every ticket that no earlier ticket wants overlapping bytes of in a
+//! conflicting mode, so waiters for disjoint ranges (SQLite's reserved byte
+//! and its shared range, say) or for shared locks never wait for each
+//! other, while conflicting ones are served in arrival order. A ticket at
+//! its front is a *kernel waiter*: it blocks in the lock call itself
+//! (`flock(2)` without `LOCK_NB`, `F_OFD_SETLKW`) on the guest's own open
+//! file, so the kernel hands the lock straight to the guest when it is
+//! released, by anyone. How a front waits depends on its caller:
 //!
 //! - **inline**: a caller of the sync linker blocks on its own thread (the
 //!   store's), interrupted by an alarm at its deadline: one wake-up from
@@ -19,13 +27,14 @@
 //!   front tries without waiting whenever it is woken: by a release through
 //!   this host, or by its doubling timer.
 //!
-//! Everyone behind the front waits in the queue, costing no thread. When
-//! the front is granted (or leaves), the next ticket is promoted at once,
-//! whether or not its owner is being polled, so a request nobody polls
-//! still gets its turn, and a front that stopped polling (in poll mode) is
-//! skipped once it has gone stale. A ticket whose lock was granted but whose
-//! owner is gone (a cancelled call, a dropped request) releases the lock
-//! before the cancellation returns: a cancelled wait never keeps the lock.
+//! Everyone behind a front waits in the queue, costing no thread. When a
+//! front is granted (or leaves), the tickets now at their front are
+//! promoted at once, whether or not their owners are being polled, so a
+//! request nobody polls still gets its turn, and a front that stopped
+//! polling (in poll mode) is skipped once it has gone stale. A ticket whose
+//! lock was granted but whose owner is gone (a cancelled call, a dropped
+//! request) gives the lock back ([`Lockable::give_back`]) before the
+//! cancellation returns: a cancelled wait never keeps the lock.
 //!
 //! Waiters of a store that is not fair take no ticket: they poll, woken by
 //! every release through this host, and race.
@@ -40,6 +49,7 @@ use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 
 use super::kernel::{self, Alarm};
+use crate::backend::span::{Span, conflicts};
 use crate::backend::{Blocked, LockKey, Lockable};
 use crate::bindings::portalocker::filelock::types::LockMode;
 
@@ -57,6 +67,39 @@ const STALE: Duration = Duration::from_millis(25);
 /// it gives up waiting (the worker still cleans up when it returns).
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
+/// What a waiter asks of its lock, as the queue compares waiters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Claim {
+    /// The mode asked for.
+    pub(crate) mode: LockMode,
+    /// The bytes, for a lock that is one of several under its key (see
+    /// [`Lockable::bytes`]); `None` for the whole key.
+    pub(crate) bytes: Option<Span>,
+}
+
+impl Claim {
+    /// The claim of a waiter for `target` in `mode`.
+    pub(crate) fn of<L: Lockable + ?Sized>(target: &L, mode: LockMode) -> Claim {
+        Claim {
+            mode,
+            bytes: target.bytes(),
+        }
+    }
+
+    /// Whether a waiter with this claim lets an earlier waiter with
+    /// `earlier` go first: always for whole locks (one kernel waiter per
+    /// lock, however many wait); for byte ranges only when they overlap and
+    /// one of the two is exclusive.
+    pub(crate) fn yields_to(&self, earlier: &Claim) -> bool {
+        match (self.bytes, earlier.bytes) {
+            (Some(mine), Some(theirs)) => {
+                mine.overlaps(theirs) && conflicts(self.mode, earlier.mode)
+            }
+            _ => true,
+        }
+    }
+}
+
 /// The waiters of one lock.
 struct Watch {
     key: LockKey,
@@ -64,6 +107,25 @@ struct Watch {
     broadcast: Notify,
     /// The fair waiters, oldest first.
     line: Mutex<VecDeque<Arc<Ticket>>>,
+}
+
+/// Whether the ticket at `place` in `line` is at its front: no earlier
+/// ticket's claim stands in its way.
+fn at_front(line: &VecDeque<Arc<Ticket>>, place: usize) -> bool {
+    let claim = &line[place].claim;
+    line.iter()
+        .take(place)
+        .all(|earlier| !claim.yields_to(&earlier.claim))
+}
+
+/// Whether every earlier ticket in `line` that stands in the way of the
+/// ticket at `place` has gone stale (none does: true).
+fn only_stale_ahead(line: &VecDeque<Arc<Ticket>>, place: usize) -> bool {
+    let claim = &line[place].claim;
+    line.iter()
+        .take(place)
+        .filter(|earlier| claim.yields_to(&earlier.claim))
+        .all(|earlier| earlier.is_stale())
 }
 
 /// How a ticket's owner waits when it is at the front.
@@ -109,6 +171,8 @@ enum Phase {
 /// A fair waiter's place in line.
 pub(crate) struct Ticket {
     mode: LockMode,
+    /// What it asks for, which decides whom it lines up behind.
+    claim: Claim,
     /// The lock, until the ticket is spent (so that a finished ticket keeps
     /// no open file alive).
     target: Mutex<Option<Arc<dyn Lockable>>>,
@@ -170,22 +234,29 @@ impl Watch {
         self.line.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes `ticket` out of line; if it was the front, the next one gets
-    /// its turn.
+    /// Takes `ticket` out of line; the tickets it stood in the way of get
+    /// their turn.
     fn leave(self: &Arc<Self>, ticket: &Arc<Ticket>) {
         let mut line = self.line();
         if let Some(place) = line.iter().position(|t| Arc::ptr_eq(t, ticket)) {
             line.remove(place);
-            if place == 0 {
-                self.promote(&line);
+            self.promote(&line);
+        }
+    }
+
+    /// Gives every ticket at its front in `line` its turn (those that have
+    /// it already keep it).
+    fn promote(self: &Arc<Self>, line: &VecDeque<Arc<Ticket>>) {
+        for place in 0..line.len() {
+            if at_front(line, place) {
+                self.give_turn(&line[place]);
             }
         }
     }
 
-    /// Gives the front of `line` its turn: a worker blocks for it, or its
-    /// owner is woken to block inline or to try.
-    fn promote(self: &Arc<Self>, line: &VecDeque<Arc<Ticket>>) {
-        let Some(front) = line.front() else { return };
+    /// Gives `front` its turn: a worker blocks for it, or its owner is
+    /// woken to block inline or to try.
+    fn give_turn(self: &Arc<Self>, front: &Arc<Ticket>) {
         let mut phase = front.phase();
         if !matches!(*phase, Phase::Queued) {
             return;
@@ -208,14 +279,15 @@ impl Watch {
         front.notify.notify_one();
     }
 
-    /// Wakes every waiter that may try now: those without a ticket, and a
-    /// polling front.
+    /// Wakes every waiter that may try now: those without a ticket, and
+    /// the polling fronts.
     fn wake(&self) {
         self.broadcast.notify_waiters();
-        if let Some(front) = self.line().front()
-            && front.polls()
-        {
-            front.notify.notify_one();
+        let line = self.line();
+        for place in 0..line.len() {
+            if line[place].polls() && at_front(&line, place) {
+                line[place].notify.notify_one();
+            }
         }
     }
 }
@@ -292,7 +364,7 @@ fn block_for(ticket: &Ticket, signal: i32) -> Ended {
             if let Ok(Blocked::Acquired) = blocked {
                 // Nobody wants it any more: give it back before the owner's
                 // cancellation returns.
-                if let Err(err) = super::release(&*target) {
+                if let Err(err) = super::give_back(&*target) {
                     tracing::warn!(
                         ?err,
                         "releasing a lock granted after its wait was cancelled"
@@ -333,11 +405,17 @@ pub(crate) fn waits_in_progress() -> bool {
     ACTIVE_WAITS.load(Ordering::SeqCst) > 0
 }
 
-/// Whether fair waiters of this process line up for `key` and their front
-/// is live (waiting in the kernel, or polling and not stale): a fair
-/// newcomer must then line up behind them instead of trying first.
-pub(crate) fn has_queue(key: LockKey) -> bool {
-    existing_watch(key).is_some_and(|watch| watch.line().front().is_some_and(|t| !t.is_stale()))
+/// Whether a fair waiter of this process for `key` stands in the way of
+/// `claim` and is live (waiting in the kernel, or polling and not stale): a
+/// fair newcomer with `claim` must then line up behind it instead of trying
+/// first.
+pub(crate) fn has_queue(key: LockKey, claim: &Claim) -> bool {
+    existing_watch(key).is_some_and(|watch| {
+        watch
+            .line()
+            .iter()
+            .any(|t| claim.yields_to(&t.claim) && !t.is_stale())
+    })
 }
 
 /// Whether the front of `key`'s line is blocked in the kernel (or about to
@@ -367,9 +445,10 @@ pub(crate) struct Registration {
 
 impl Registration {
     /// Registers a waiter for `mode` on `target` (whose key is `key`). A
-    /// fair one lines up first-come-first-served and waits as `how` says
-    /// when at the front; `deadline` ends a kernel wait. `poll_interval` is
-    /// how often a polling owner looks at its turn at least.
+    /// fair one lines up first-come-first-served behind the earlier waiters
+    /// its claim yields to, and waits as `how` says when at its front;
+    /// `deadline` ends a kernel wait. `poll_interval` is how often a polling
+    /// owner looks at its turn at least.
     pub(crate) fn new(
         target: Arc<dyn Lockable>,
         key: LockKey,
@@ -397,6 +476,7 @@ impl Registration {
         let ticket = fair.map(|how| {
             let ticket = Arc::new(Ticket {
                 mode,
+                claim: Claim::of(&*target, mode),
                 target: Mutex::new(Some(target)),
                 how,
                 deadline,
@@ -409,8 +489,8 @@ impl Registration {
             });
             let mut line = watch.line();
             line.push_back(Arc::clone(&ticket));
-            if line.len() == 1 {
-                watch.promote(&line);
+            if at_front(&line, line.len() - 1) {
+                watch.give_turn(&ticket);
             }
             ticket
         });
@@ -443,18 +523,21 @@ impl Registration {
     }
 
     /// Whether this waiter should try without waiting now: always when it
-    /// takes no ticket; at the front when it polls; and behind a front that
-    /// went stale.
+    /// takes no ticket; at its front when it polls; and behind earlier
+    /// waiters in its way that all went stale.
     pub(crate) fn may_try(&self) -> bool {
         let Some(ticket) = &self.ticket else {
             return true;
         };
         ticket.seen();
         let line = self.watch.line();
-        match line.front() {
-            Some(front) if Arc::ptr_eq(front, ticket) => ticket.polls(),
-            Some(front) => front.is_stale(),
-            None => true,
+        let Some(place) = line.iter().position(|t| Arc::ptr_eq(t, ticket)) else {
+            return true;
+        };
+        if at_front(&line, place) {
+            ticket.polls()
+        } else {
+            only_stale_ahead(&line, place)
         }
     }
 
@@ -465,16 +548,16 @@ impl Registration {
         self.ticket.as_deref().is_some_and(kernel_busy)
     }
 
-    /// The signal to block inline with, when this waiter is at the front and
-    /// should block on its own thread now.
+    /// The signal to block inline with, when this waiter is at its front
+    /// and should block on its own thread now.
     pub(crate) fn inline_turn(&self) -> Option<i32> {
         let ticket = self.ticket.as_ref()?;
         let How::Inline { signal } = ticket.how else {
             return None;
         };
         let line = self.watch.line();
-        let front = line.front()?;
-        (Arc::ptr_eq(front, ticket) && matches!(*ticket.phase(), Phase::Queued)).then_some(signal)
+        let place = line.iter().position(|t| Arc::ptr_eq(t, ticket))?;
+        (at_front(&line, place) && matches!(*ticket.phase(), Phase::Queued)).then_some(signal)
     }
 
     /// Blocks in the kernel on this thread for the lock (see
@@ -544,7 +627,7 @@ impl Drop for Registration {
                     // Granted while the owner was away: it never learns of
                     // it, so give it back.
                     if let Some(target) = ticket.target()
-                        && let Err(err) = super::release(&*target)
+                        && let Err(err) = super::give_back(&*target)
                     {
                         tracing::warn!(?err, "releasing a lock granted to a cancelled wait");
                     }
@@ -568,5 +651,129 @@ pub(crate) fn released<L: Lockable + ?Sized>(target: &L) {
     }
     if let Some(watch) = target.key().and_then(existing_watch) {
         watch.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Attempt;
+    use crate::sys::FileId;
+
+    /// A lock that is always held elsewhere and is never waited for in the
+    /// kernel: only its claim matters here.
+    struct Held(Option<Span>);
+
+    impl Lockable for Held {
+        fn key(&self) -> Option<LockKey> {
+            None
+        }
+
+        fn bytes(&self) -> Option<Span> {
+            self.0
+        }
+
+        fn try_lock(&self, _mode: LockMode) -> io::Result<Attempt> {
+            Ok(Attempt::Contended)
+        }
+
+        fn blocks_in_kernel(&self) -> bool {
+            false
+        }
+
+        fn lock_blocking(&self, _mode: LockMode) -> io::Result<Blocked> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+
+        fn unlock(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    const POLL: Duration = Duration::from_millis(5);
+    const X: LockMode = LockMode::Exclusive;
+    const S: LockMode = LockMode::Shared;
+
+    /// A key of its own for each test (a temporary file's identity), kept
+    /// alive with the file.
+    fn key(of: fn(FileId) -> LockKey) -> (tempfile::NamedTempFile, LockKey) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let id = FileId::of(file.as_file()).expect("a file identity");
+        (file, of(id))
+    }
+
+    fn wait(key: LockKey, bytes: Option<Span>, mode: LockMode, fair: bool) -> Registration {
+        let fair = fair.then_some(How::Poll);
+        Registration::new(Arc::new(Held(bytes)), key, mode, fair, None, POLL)
+    }
+
+    fn claim(mode: LockMode, start: u64, end: u64) -> Claim {
+        Claim {
+            mode,
+            bytes: Some(Span::new(start, end)),
+        }
+    }
+
+    #[test]
+    fn claims_yield_to_overlapping_conflicting_ranges_and_whole_locks_to_all() {
+        assert!(claim(S, 5, 6).yields_to(&claim(X, 0, 10)));
+        assert!(claim(X, 5, 6).yields_to(&claim(S, 0, 10)));
+        assert!(!claim(S, 5, 6).yields_to(&claim(S, 0, 10)), "shared");
+        assert!(!claim(X, 10, 20).yields_to(&claim(X, 0, 10)), "adjacent");
+        let whole = |mode| Claim { mode, bytes: None };
+        assert!(whole(S).yields_to(&whole(S)), "one line per whole lock");
+    }
+
+    #[test]
+    fn range_waiters_line_up_only_behind_earlier_conflicting_claims() {
+        let (_file, key) = key(LockKey::Ranges);
+        let first = wait(key, Some(Span::new(0, 10)), X, true);
+        let overlapping = wait(key, Some(Span::new(5, 6)), S, true);
+        let disjoint = wait(key, Some(Span::new(10, 20)), X, true);
+        let unfair = wait(key, Some(Span::new(0, 10)), X, false);
+        assert!(first.may_try(), "a polling waiter at its front");
+        assert!(
+            !overlapping.may_try(),
+            "behind an earlier conflicting waiter"
+        );
+        assert!(disjoint.may_try(), "no earlier waiter wants its bytes");
+        assert!(
+            unfair.may_try(),
+            "a waiter that does not queue always tries"
+        );
+        assert!(has_queue(key, &claim(S, 9, 10)));
+        assert!(!has_queue(key, &claim(X, 20, 30)));
+        drop(first);
+        assert!(overlapping.may_try(), "its turn once the earlier one left");
+        let shared_behind = wait(key, Some(Span::new(0, 10)), S, true);
+        assert!(
+            shared_behind.may_try(),
+            "shared waiters never wait for each other"
+        );
+        let exclusive_behind = wait(key, Some(Span::new(0, 10)), X, true);
+        assert!(!exclusive_behind.may_try());
+    }
+
+    #[test]
+    fn whole_lock_waiters_line_up_strictly_in_arrival_order() {
+        let (_file, key) = key(LockKey::File);
+        let first = wait(key, None, S, true);
+        let second = wait(key, None, S, true);
+        assert!(first.may_try());
+        assert!(!second.may_try(), "even shared behind shared");
+        drop(first);
+        assert!(second.may_try());
+    }
+
+    #[test]
+    fn a_waiter_nobody_polls_goes_stale_and_holds_up_nobody() {
+        let (_file, key) = key(LockKey::Ranges);
+        let idle = wait(key, Some(Span::new(0, 1)), X, true);
+        let behind = wait(key, Some(Span::new(0, 1)), X, true);
+        assert!(!behind.may_try());
+        assert!(has_queue(key, &claim(X, 0, 1)));
+        std::thread::sleep(STALE + Duration::from_millis(10));
+        assert!(behind.may_try(), "the idle waiter went stale");
+        assert!(idle.may_try(), "and is still first when it looks again");
     }
 }

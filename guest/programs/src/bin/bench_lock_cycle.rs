@@ -1,15 +1,17 @@
 //! `bench_lock_cycle LAYER PATH N`: the cost of N uncontended exclusive lock
 //! cycles, measured inside the guest. LAYER `handle`: lock + unlock on one
 //! open descriptor. LAYER `path`: path-layer acquire + release (open, lock,
-//! unlock, close) relative to a directory resolved once. Prints
-//! `ns_per_cycle=<n>`.
+//! unlock, close) relative to a directory resolved once. LAYER `floor`: the
+//! same number of host calls as `handle` (two per cycle) that do no locking:
+//! `file-lock.is-held` on a held lock, a resource lookup through the same
+//! component-model path. Prints `ns_per_cycle=<n>`.
 
 use std::time::Instant;
 
 use portalocker_guest::{Lock, Mode, lock, preopens, unlock};
 use portalocker_programs::{args, fail, usage};
 
-const USAGE: &str = "bench_lock_cycle handle|path PATH N";
+const USAGE: &str = "bench_lock_cycle handle|path|floor PATH N";
 
 fn main() {
     let [layer, path, n] = args()
@@ -33,7 +35,16 @@ fn main() {
             }
             Ok(start.elapsed())
         }),
-        _ => usage(USAGE, "LAYER is handle or path"),
+        "floor" => preopens::resolve(&path).and_then(|(dir, relative)| {
+            let guard = Lock::new(relative).exclusive().no_wait().acquire_in(&dir)?;
+            let start = Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(guard.is_held());
+                std::hint::black_box(guard.is_held());
+            }
+            Ok(start.elapsed())
+        }),
+        _ => usage(USAGE, "LAYER is handle, path or floor"),
     };
     let elapsed = result.unwrap_or_else(|err| fail(&err));
     println!("ns_per_cycle={}", elapsed.as_nanos() / u128::from(n.max(1)));

@@ -14,6 +14,10 @@
 //!     is `PATH.0.lock`; `MODE` must be `exclusive`);
 //!   - `pid`: a PID-file lock, published with `--label L` (`MODE` must be
 //!     `exclusive`).
+//!   - `std`: opens the file with `std::fs::File` (creating it, read-write)
+//!     and locks it with `FileLockExt`, as existing std code would;
+//!   - `fs4`: the same through the fs4-compatible `fs4::FileExt`
+//!     (`--timeout` is not offered there: fs4 has no timed lock).
 //! * By default it waits as long as it takes; `--try` makes one attempt and
 //!   `--timeout MS` waits at most `MS` milliseconds.
 //! * It holds the lock for `MILLIS` milliseconds, then, with `--until GATE`,
@@ -28,10 +32,13 @@
 use std::thread::sleep;
 use std::time::Duration;
 
-use portalocker_guest::{BoundedSemaphore, Error, Lock, Mode, PidFileLock, preopens};
-use portalocker_programs::{args, fail, flush, parse_mode, usage};
+use portalocker_guest::fs4::{FileExt, TryLockError};
+use portalocker_guest::{
+    BoundedSemaphore, Error, ErrorKind, FileLockExt, Lock, Mode, PidFileLock, preopens,
+};
+use portalocker_programs::{args, exit, exit_code, fail, flush, parse_mode, usage};
 
-const USAGE: &str = "hold [--layer path|handle|reentrant|temporary|semaphore|pid] [--label L] \
+const USAGE: &str = "hold [--layer path|handle|reentrant|temporary|semaphore|pid|std|fs4] [--label L] \
                      [--try] [--timeout MS] [--until GATE] PATH MODE MILLIS";
 
 /// Which lock class locks the file.
@@ -43,6 +50,8 @@ enum Layer {
     Temporary,
     Semaphore,
     Pid,
+    Std,
+    Fs4,
 }
 
 /// What the program was asked to do.
@@ -90,6 +99,8 @@ fn parse() -> Request {
                     Some("temporary") => Layer::Temporary,
                     Some("semaphore") => Layer::Semaphore,
                     Some("pid") => Layer::Pid,
+                    Some("std") => Layer::Std,
+                    Some("fs4") => Layer::Fs4,
                     _ => usage(USAGE, "unknown --layer"),
                 }
             }
@@ -122,6 +133,12 @@ fn parse() -> Request {
     };
     if matches!(layer, Layer::Semaphore | Layer::Pid) && mode != Mode::Exclusive {
         usage(USAGE, "semaphore slots and PID files are exclusive");
+    }
+    if layer == Layer::Fs4 && timeout.is_some_and(|t| !t.is_zero()) {
+        usage(
+            USAGE,
+            "fs4's FileExt has no timed lock: use --try or --layer std",
+        );
     }
     let Ok(millis) = millis.parse() else {
         usage(USAGE, "MILLIS is a number of milliseconds");
@@ -196,6 +213,66 @@ fn hold(request: &Request) -> Result<(), Error> {
             held(request)?;
             guard.release()
         }
+        Layer::Std => {
+            let file = std_open(&request.path);
+            match request.timeout {
+                None => file.lock_file(request.mode)?,
+                Some(Duration::ZERO) => file.try_lock_file(request.mode)?,
+                Some(timeout) => file.lock_file_timeout(request.mode, timeout)?,
+            }
+            held(request)?;
+            file.unlock_file()
+        }
+        Layer::Fs4 => {
+            let file = std_open(&request.path);
+            let wait = request.timeout.is_none();
+            let locked = match (request.mode, wait) {
+                (Mode::Exclusive, true) => FileExt::lock(&file).map_err(fs4_error),
+                (Mode::Shared, true) => FileExt::lock_shared(&file).map_err(fs4_error),
+                (Mode::Exclusive, false) => FileExt::try_lock(&file).map_err(fs4_try_error),
+                (Mode::Shared, false) => FileExt::try_lock_shared(&file).map_err(fs4_try_error),
+            };
+            locked?;
+            held(request)?;
+            FileExt::unlock(&file).map_err(fs4_error)
+        }
+    }
+}
+
+/// Opens `path` with `std::fs` for reading and writing, creating it; exits
+/// with `error: open` (code 1) when that fails.
+fn std_open(path: &str) -> std::fs::File {
+    std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .unwrap_or_else(|err| {
+            println!("error: open");
+            eprintln!("open {path}: {err}");
+            exit(1)
+        })
+}
+
+/// The [`Error`] inside an `io::Error` from `fs4::FileExt`.
+fn fs4_error(err: std::io::Error) -> Error {
+    err.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Error>())
+        .cloned()
+        .unwrap_or_else(|| panic!("fs4::FileExt failed without a lock error: {err}"))
+}
+
+/// The [`Error`] behind an `fs4::TryLockError`; `WouldBlock` ends the
+/// program as `already-locked` does.
+fn fs4_try_error(err: TryLockError) -> Error {
+    match err {
+        TryLockError::WouldBlock => {
+            println!("error: already-locked");
+            eprintln!("fs4 try_lock: would block");
+            exit(exit_code(ErrorKind::AlreadyLocked))
+        }
+        TryLockError::Error(err) => fs4_error(err),
     }
 }
 
