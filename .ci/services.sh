@@ -4,12 +4,12 @@
 # loopback port in a directory of its own, and prints the variables the
 # tests read, for `eval`:
 #
-#   eval "$(bash .ci/services.sh start)"   # PORTALOCKER_REDIS_URL, PORTALOCKER_POSTGRES_URL, PORTALOCKER_PYTHON
+#   eval "$(bash .ci/services.sh start)"   # PORTALOCKER_REDIS_URL, PORTALOCKER_POSTGRES_URL, PORTALOCKER_REDIS_PYTHON
 #   bash .ci/services.sh stop              # stops what `start` started
 #
 # PostgreSQL refuses to run as root, so as root initdb and the server run as
 # the `postgres` user. The state lives in target/services/ (ports, pids, data,
-# logs). PORTALOCKER_PYTHON is a venv's python with portalocker 4.4.2 and
+# logs). PORTALOCKER_REDIS_PYTHON is a venv's python with portalocker 4.4.2 and
 # redis, for the interoperability tests with Python's `RedisLock`.
 set -euo pipefail
 
@@ -100,7 +100,7 @@ setup_python() {
         "$venv/bin/pip" install -q "portalocker==$PORTALOCKER_PY_VERSION" "redis==$REDIS_PY_VERSION" >&2 ||
             die "could not install portalocker and redis into $venv"
     fi
-    echo "export PORTALOCKER_PYTHON=$venv/bin/python"
+    echo "export PORTALOCKER_REDIS_PYTHON=$venv/bin/python"
 }
 
 stop() {

@@ -39,7 +39,8 @@ const EXAMPLES: [(&str, &str); 4] = [
         "counter",
         "`counter [--no-lock] PATH N`: N times, locks PATH exclusively, reads the decimal \
          number in it (missing or empty is 0), writes the number plus one and releases. With \
-         `--no-lock` it does the same without locking.",
+         `--no-lock` it does the same without locking. A file that holds no number, or the \
+         largest one, is an error (exit 1), left as it was.",
     ),
     (
         "wait_any",

@@ -40,7 +40,7 @@ pub const SERVICES: [Service; 3] = [
     },
     Service {
         name: "portalocker_py",
-        env: "PORTALOCKER_PYTHON",
+        env: "PORTALOCKER_REDIS_PYTHON",
         installed: || false,
         install: "eval \"$(bash .ci/services.sh start)\" (a venv with portalocker 4.4.2)",
     },

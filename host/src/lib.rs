@@ -132,6 +132,7 @@ pub mod range_lock;
 mod request;
 mod sync;
 mod sys;
+mod temporary_name;
 mod types;
 pub mod wait;
 

@@ -164,6 +164,7 @@ drive! {
     }
     impl blocking::path_lock::HostSemaphoreSlot => asynchronous::path_lock::HostSemaphoreSlot {
         fn acquire(dir: Resource<Descriptor>, name: String, slots: u32, options: LockOptions) -> Result<Resource<SemaphoreSlot>, LockFailure>;
+        fn acquire_with_pattern(dir: Resource<Descriptor>, name: String, pattern: String, slots: u32, options: LockOptions) -> Result<Resource<SemaphoreSlot>, LockFailure>;
         fn slot(slot: Resource<SemaphoreSlot>) -> wasmtime::Result<u32>;
         fn release(slot: Resource<SemaphoreSlot>) -> Result<(), LockFailure>;
         fn drop(slot: Resource<SemaphoreSlot>) -> wasmtime::Result<()>;

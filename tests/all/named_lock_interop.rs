@@ -3,7 +3,7 @@
 //! channel exclude each other, both ways, and share shared locks; exclusive
 //! grants of both draw fencing tokens from the same counter.
 //!
-//! Needs `PORTALOCKER_PYTHON` (a Python with portalocker 4.4.2 and redis, as
+//! Needs `PORTALOCKER_REDIS_PYTHON` (a Python with portalocker 4.4.2 and redis, as
 //! `.ci/services.sh start` prepares it) and a Redis server.
 
 use std::path::Path;
@@ -39,7 +39,7 @@ fn port(url: &str) -> String {
 #[test]
 #[cfg_attr(
     not(all(has_redis, has_portalocker_py)),
-    ignore = "needs redis-server and PORTALOCKER_PYTHON: eval \"$(bash .ci/services.sh start)\""
+    ignore = "needs redis-server and PORTALOCKER_REDIS_PYTHON: eval \"$(bash .ci/services.sh start)\""
 )]
 fn named_redis_compat_excludes_python_redislock() {
     let server = redis_url();
@@ -121,7 +121,7 @@ fn named_redis_compat_excludes_python_redislock() {
 #[test]
 #[cfg_attr(
     not(all(has_redis, has_portalocker_py)),
-    ignore = "needs redis-server and PORTALOCKER_PYTHON: eval \"$(bash .ci/services.sh start)\""
+    ignore = "needs redis-server and PORTALOCKER_REDIS_PYTHON: eval \"$(bash .ci/services.sh start)\""
 )]
 fn named_redis_compat_shares_with_python_readers() {
     let server = redis_url();

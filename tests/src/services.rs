@@ -362,10 +362,11 @@ pub fn postgres_url() -> String {
 }
 
 /// The Python with portalocker 4.4.2 and redis that `.ci/services.sh`
-/// prepared (`PORTALOCKER_PYTHON`).
+/// prepared (`PORTALOCKER_REDIS_PYTHON`).
 pub fn python() -> String {
-    std::env::var("PORTALOCKER_PYTHON")
-        .expect("PORTALOCKER_PYTHON is not set: run `eval \"$(bash .ci/services.sh start)\"` first")
+    std::env::var("PORTALOCKER_REDIS_PYTHON").expect(
+        "PORTALOCKER_REDIS_PYTHON is not set: run `eval \"$(bash .ci/services.sh start)\"` first",
+    )
 }
 
 /// A prefix no other test (or earlier run) uses, for keys and channels.

@@ -235,6 +235,7 @@ pub use temporary::TemporaryLock;
 ///     create: true,
 ///     write: true,
 ///     truncate: false,
+///     append: false,
 /// };
 /// let lock = FileLock::acquire(&dir, &relative, options).map_err(|e| {
 ///     portalocker_guest::ErrorKind::from(e)

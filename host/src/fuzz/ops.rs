@@ -63,6 +63,7 @@ pub(super) struct Opts {
     pub(super) create: bool,
     pub(super) write: bool,
     pub(super) truncate: bool,
+    pub(super) append: bool,
 }
 
 impl Opts {
@@ -74,6 +75,7 @@ impl Opts {
             create: self.create,
             write: self.write,
             truncate: self.truncate,
+            append: self.append,
         }
     }
 }
@@ -308,13 +310,15 @@ fn opts(timeouts: BoxedStrategy<Timeout>) -> impl Strategy<Value = Opts> {
         any::<bool>(),
         any::<bool>(),
         prop::bool::weighted(0.15),
+        prop::bool::weighted(0.15),
     )
-        .prop_map(|(mode, timeout, create, write, truncate)| Opts {
+        .prop_map(|(mode, timeout, create, write, truncate, append)| Opts {
             mode,
             timeout,
             create,
             write,
             truncate,
+            append,
         })
 }
 

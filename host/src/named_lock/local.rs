@@ -126,11 +126,14 @@ async fn open_in(
     let request = OpenRequest {
         create: true,
         write: true,
+        append: false,
     };
+    // Lock and counter files stay when a call fails: they hold no data but
+    // the counter, which must never go back.
     blocking
         .run(move || open::open_lock_file(&dir, Path::new(&file_name), request))
         .await
-        .map(Arc::new)
+        .map(|opened| Arc::new(opened.file))
         .map_err(from_lock_error)
 }
 

@@ -86,17 +86,20 @@ impl FileLock {
         Ok(())
     }
 
-    /// A new wasmtime-wasi descriptor sharing this lock's open file.
+    /// A new wasmtime-wasi descriptor sharing this lock's open file. Like a
+    /// descriptor the guest opens itself, it carries the permissions of the
+    /// directory the file was reached through (what the host's policy looks
+    /// at), and the open file's own access decides what it can do.
     fn descriptor(&self) -> Result<Descriptor, LockError> {
         let file = self.file.try_clone().map_err(|err| file_error(&err))?;
-        let (perms, open_mode) = if self.write {
-            (FsPerms::ReadWrite, OpenMode::READ | OpenMode::WRITE)
+        let open_mode = if self.write {
+            OpenMode::READ | OpenMode::WRITE
         } else {
-            (FsPerms::ReadOnly, OpenMode::READ)
+            OpenMode::READ
         };
         Ok(Descriptor::File(filesystem::File::new(
             file,
-            perms,
+            self.dir_perms,
             open_mode,
             self.allow_blocking_current_thread,
         )))

@@ -31,6 +31,7 @@ pub use self::file_lock::FileLock;
 pub use self::pending_file_lock::PendingFileLock;
 pub use self::reentrant_lock::ReentrantLock;
 pub use self::semaphore_slot::SemaphoreSlot;
+pub(crate) use self::temporary_lock::TemporaryFile;
 pub use self::temporary_lock::TemporaryLock;
 use crate::bindings::portalocker::filelock::path_lock;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
@@ -48,16 +49,12 @@ pub(crate) struct OpenedFile {
     dir_perms: FsPerms,
 }
 
-impl OpenedFile {
-    /// The open file.
-    pub(crate) fn file(&self) -> &File {
-        &self.file
-    }
-}
-
 /// Rejects option combinations that contradict each other.
 fn check_options(options: &LockOptions) -> Result<(), LockError> {
     if options.truncate && (!options.write || options.mode != LockMode::Exclusive) {
+        return Err(LockError::InvalidOptions);
+    }
+    if options.append && (!options.write || options.truncate) {
         return Err(LockError::InvalidOptions);
     }
     Ok(())
@@ -88,7 +85,7 @@ impl FileLockCtxView<'_> {
         options: &LockOptions,
     ) -> Result<impl Future<Output = Result<OpenedFile, LockError>> + Send + use<>, LockError> {
         check_options(options)?;
-        let modifies = options.write || options.create || options.truncate;
+        let modifies = options.write || options.create || options.truncate || options.append;
         if modifies && dir.perms.write_not_permitted() {
             return Err(LockError::NotPermitted);
         }
@@ -100,16 +97,32 @@ impl FileLockCtxView<'_> {
         let request = OpenRequest {
             create: options.create,
             write: options.write,
+            append: options.append,
         };
         let policy = Arc::clone(&self.ctx.policy);
         let dir_file = Arc::clone(&dir.dir);
         let dir_perms = dir.perms;
         Ok(self.ctx.blocking().run(move || {
             policy.admit_in_dir(&dir_file, &path)?;
-            let file = open::open_lock_file(&dir_file, &path, request)?;
-            // Symbolic links inside the directory may lead elsewhere in it.
-            policy.admit_file(&file)?;
-            Ok(OpenedFile { file, dir_perms })
+            let opened = open::open_lock_file(&dir_file, &path, request)?;
+            // Symbolic links inside the directory may lead elsewhere in it:
+            // the lock is judged by where the file really is, and a file
+            // this call created is removed again when it is refused.
+            if let Err(denied) = policy.admit_file(&opened.file) {
+                if opened.created
+                    && let Err(err) = open::remove_own(&dir_file, &path, &opened.file)
+                {
+                    tracing::warn!(
+                        ?err,
+                        "removing a lock file created for a denied lock failed"
+                    );
+                }
+                return Err(denied);
+            }
+            Ok(OpenedFile {
+                file: opened.file,
+                dir_perms,
+            })
         }))
     }
 

@@ -6,7 +6,9 @@
 //!   lock's identity check);
 //! - [`never_block`]: open flags that keep an open from waiting (FIFOs,
 //!   devices, terminals);
-//! - [`open_error`]: the errors only this platform reports for an open;
+//! - [`open_error`]: the errors only this platform reports for an open, and
+//!   [`too_many_files`]: whether an error says no descriptor is left;
+//! - [`sync_dir`]: flushing a directory after a rename in it;
 //! - [`real_path`]: the path an open file has now, where the kernel says;
 //! - waiting in the kernel: [`is_regular`] (only regular files get a waiter
 //!   blocked in the kernel), [`flock_blocking`], and interrupting a blocked
@@ -36,10 +38,10 @@ pub(crate) use portable::{default_interrupt_signal, real_path};
 #[cfg(unix)]
 pub(crate) use unix::{
     Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, names, never_block, open_error,
-    prepare_thread, take_signal,
+    prepare_thread, sync_dir, take_signal, too_many_files,
 };
 #[cfg(windows)]
 pub(crate) use windows::{
     Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, names, never_block, open_error,
-    prepare_thread, take_signal,
+    prepare_thread, sync_dir, take_signal, too_many_files,
 };

@@ -27,6 +27,17 @@ pub(crate) fn names(dir: &File, path: &Path, _file: &File) -> bool {
     cap_primitives::fs::stat(dir, path, FollowSymlinks::No).is_ok()
 }
 
+/// Directories are not flushed on Windows (NTFS journals its metadata, and
+/// flushing needs a directory handle opened for writing).
+pub(crate) fn sync_dir(_dir: &File, _path: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// Whether `err` is `ERROR_TOO_MANY_OPEN_FILES`.
+pub(crate) fn too_many_files(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(4)
+}
+
 /// Opens on Windows never wait for a peer: nothing to add.
 pub(crate) fn never_block(_options: &mut OpenOptions) {}
 

@@ -134,8 +134,11 @@ impl World {
         if opts.truncate && (!opts.write || opts.mode != LockMode::Exclusive) {
             return Err(LockError::InvalidOptions);
         }
+        if opts.append && (!opts.write || opts.truncate) {
+            return Err(LockError::InvalidOptions);
+        }
         if instance.cfg.read_only {
-            if opts.write || opts.create || opts.truncate {
+            if opts.write || opts.create || opts.truncate || opts.append {
                 return Err(LockError::NotPermitted);
             }
             if opts.mode == LockMode::Exclusive && !instance.cfg.read_only_exclusive {
