@@ -2,13 +2,17 @@
 //! …) for each guest in another language that the artifacts crate built, so
 //! tests of a missing toolchain are ignored with a reason; `has_<tool>`
 //! for each native program the tests run beside the guests that is
-//! installed (`sqlite3`, `python3`; see `build_tools.rs`); and
+//! installed (`sqlite3`, `python3`; see `build_tools.rs`); the lock
+//! services of the named-lock tests that can be used (`has_redis`,
+//! `has_postgres`, `has_portalocker_py`; see `build_services.rs`); and
 //! `has_python_portalocker`, with `PORTALOCKER_PYTHON` naming its
 //! interpreter, when Python's portalocker is installed
 //! (`tests/python/install.sh`).
 
 use std::path::PathBuf;
 
+#[path = "build_services.rs"]
+mod build_services;
 #[path = "build_tools.rs"]
 mod build_tools;
 
@@ -23,6 +27,7 @@ fn main() {
         }
     }
     build_tools::detect();
+    build_services::detect();
     python_portalocker();
 }
 

@@ -15,6 +15,7 @@ use crate::atomic_names::*;
 use crate::attacks::*;
 use crate::existing_code::*;
 use crate::faults::*;
+use crate::named_lock::*;
 use crate::policy::*;
 use crate::range_lock::*;
 use crate::requests::*;

@@ -4,8 +4,10 @@
 
 pub use portalocker_artifacts::{foreach_scenario, guests};
 pub mod embed;
+pub mod named;
 pub mod native;
 pub mod ranges;
+pub mod services;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

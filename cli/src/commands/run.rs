@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use portalocker_cli::command::{CommandRunner, Exit, Invocation, Preopen, Stdio};
 use portalocker_cli::{CompileCache, examples};
-use portalocker_host::FileLockCtx;
+use portalocker_host::{FileLockCtx, LockNamespace};
 use wasmtime::Engine;
 
 /// The host policy options of `portalocker run`.
@@ -38,6 +38,12 @@ pub struct PolicyArgs {
     /// thread.
     #[arg(long, value_name = "N")]
     max_kernel_waiters: Option<usize>,
+    /// Grant the guest a namespace of named locks (repeatable): NAME=URL with
+    /// URL `file:///DIR`, `redis://HOST:PORT[/DB][?ttl_ms=…&wait=notify|poll&compat=portalocker]`
+    /// or `postgres://USER@HOST:PORT/DB[?check_ms=…]`. The service is
+    /// reached before the guest runs.
+    #[arg(long = "lock-namespace", value_name = "NAME=URL")]
+    lock_namespaces: Vec<String>,
 }
 
 impl PolicyArgs {
@@ -60,6 +66,16 @@ impl PolicyArgs {
         }
         if let Some(max) = self.max_kernel_waiters {
             builder = builder.max_kernel_waiters(max);
+        }
+        for arg in &self.lock_namespaces {
+            let namespace: LockNamespace = arg
+                .parse()
+                .with_context(|| format!("--lock-namespace `{arg}`"))?;
+            // Connect now, so that a service that cannot be reached is one
+            // clear error before the guest runs.
+            wasmtime_wasi::runtime::in_tokio(namespace.check())
+                .with_context(|| format!("--lock-namespace `{arg}`"))?;
+            builder = builder.lock_namespace(namespace);
         }
         Ok(builder.build())
     }

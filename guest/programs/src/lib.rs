@@ -239,3 +239,48 @@ pub fn outcome_name<T>(result: &Result<T, Error>) -> String {
         },
     }
 }
+
+pub mod named {
+    //! The example *protected resource* of the named-lock programs: a file
+    //! that refuses writes stamped with an old fencing token.
+
+    use portalocker_guest::Lock;
+
+    /// What a fenced write did.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum FencedWrite {
+        /// The token was at least the newest seen: the data was written.
+        Accepted,
+        /// A write with a larger token came first: nothing was written.
+        Rejected {
+            /// The largest token the resource has seen.
+            newest: u64,
+        },
+    }
+
+    /// Writes `data` to the resource at `path` if `token` is at least the
+    /// largest token that wrote to it before. The resource keeps that token
+    /// on its first line and the data after it; the check and the write
+    /// happen under the resource's own file lock, as a storage service
+    /// would check a token in the same transaction as the write.
+    pub fn fenced_write(path: &str, token: u64, data: &[u8]) -> FencedWrite {
+        let mut guard = Lock::new(path)
+            .exclusive()
+            .acquire()
+            .expect("lock the resource");
+        let contents = guard.contents().expect("read the resource");
+        let newest = contents
+            .split(|&b| b == b'\n')
+            .next()
+            .and_then(|line| std::str::from_utf8(line).ok())
+            .and_then(|line| line.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if token < newest {
+            return FencedWrite::Rejected { newest };
+        }
+        let mut record = format!("{token}\n").into_bytes();
+        record.extend_from_slice(data);
+        guard.set_contents(&record).expect("write the resource");
+        FencedWrite::Accepted
+    }
+}

@@ -4,8 +4,12 @@
 //! # Design
 //!
 //! The engine is generic over the lock it waits for (the
-//! [`crate::backend::Lockable`] seam): whole files and byte ranges of a
-//! file. A call first tries once without waiting. If the lock is held
+//! [`crate::backend::Lockable`] seam): whole files (which includes the
+//! lock files of named locks in a local namespace) and byte ranges of a
+//! file. (Named locks on a network service wait in [`crate::named_lock`]'s
+//! engine, built from this one's pieces: `Patience`, the pending-wait
+//! budget, `sleep`'s timers; see its docs for what differs and why.) A call
+//! first tries once without waiting. If the lock is held
 //! elsewhere, the waiter lines up in this host's queue for the lock (the
 //! private `queue` module), and the front of the queue waits **in the
 //! kernel, on the guest's own lock**: for a whole file, `flock(2)` without
@@ -242,7 +246,7 @@ impl Patience {
     }
 
     /// The deadline, and the error contention gives once it has passed.
-    fn deadline(self) -> Option<(Instant, LockError)> {
+    pub(crate) fn deadline(self) -> Option<(Instant, LockError)> {
         match self {
             Patience::Until(deadline) => Some((deadline, LockError::TimedOut)),
             Patience::UntilHostLimit(deadline) => {
@@ -395,6 +399,6 @@ fn give_back<L: Lockable + ?Sized>(target: &L) -> Result<(), LockError> {
 ///
 /// The timer is registered with the ambient Tokio runtime (the embedder's, or
 /// wasmtime-wasi's own when there is none), whose driver wakes the task.
-async fn sleep(pause: Duration) {
+pub(crate) async fn sleep(pause: Duration) {
     wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| tokio::time::sleep(pause)).await
 }
