@@ -25,7 +25,7 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 /// The guests `portalocker run` knows by name, with what they do.
-const EXAMPLES: [(&str, &str); 3] = [
+const EXAMPLES: [(&str, &str); 4] = [
     (
         "hold",
         "`hold [--layer path|handle|reentrant|temporary|semaphore|pid|std|fs4] [--label L] \
@@ -39,13 +39,25 @@ const EXAMPLES: [(&str, &str); 3] = [
         "counter",
         "`counter [--no-lock] PATH N`: N times, locks PATH exclusively, reads the decimal \
          number in it (missing or empty is 0), writes the number plus one and releases. With \
-         `--no-lock` it does the same without locking.",
+         `--no-lock` it does the same without locking. A file that holds no number, or the \
+         largest one, is an error (exit 1), left as it was.",
     ),
     (
         "wait_any",
         "`wait_any PATH [TIMEOUT_MS]`: requests an exclusive lock on PATH and waits, in one \
          `wasi:io/poll` call, for whichever comes first: the lock (prints `acquired`), a timer \
          (prints `timeout`; 2000 ms by default) or a line on stdin (prints `stdin: LINE`).",
+    ),
+    (
+        "named",
+        "`named hold|count|write|request|tries|namespaces ...`: named locks in the namespaces \
+         the host grants (`--lock-namespace NAME=URL`). `named count NS NAME PATH N` \
+         increments the number in PATH N times under the named lock; `named hold [--shared] \
+         [--try] [--timeout MS] [--write PATH] [--until GATE] NS NAME MILLIS` holds it, \
+         printing its fencing token (`locked token=T`), and reports a lost lock (exit 4); \
+         `named write PATH TOKEN DATA` is an example protected resource that refuses a write \
+         stamped with an older fencing token than one it has seen (exit 5). Exit code 2 when \
+         the lock is held elsewhere, 3 on timeout, 6 when the service is unavailable.",
     ),
 ];
 

@@ -324,10 +324,17 @@ impl CommandRunner {
         let state = CommandState::new(wasi.build(), locks);
         let mut store = Store::new(&self.engine, state);
         let ran = match self.flavour {
-            Flavour::Sync => Command::instantiate(&mut store, component, &self.linker)
-                .map_err(RunError::Instantiate)?
-                .wasi_cli_run()
-                .call_run(&mut store),
+            Flavour::Sync => {
+                // wasmtime-wasi's sync bindings run on a Tokio runtime it
+                // starts on first use; start it now, so a guest that uses
+                // up the process's file descriptors cannot make that start
+                // (and its first print) fail.
+                wasmtime_wasi::runtime::in_tokio(async {});
+                Command::instantiate(&mut store, component, &self.linker)
+                    .map_err(RunError::Instantiate)?
+                    .wasi_cli_run()
+                    .call_run(&mut store)
+            }
             Flavour::Async => {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()

@@ -286,3 +286,40 @@ fn run_keeps_compiled_components_in_its_cache_unless_told_not_to() {
     run(&[]);
     assert_eq!(entries(), 1, "the second run reuses it");
 }
+
+#[test]
+fn a_file_named_like_an_example_does_not_shadow_it() {
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(cwd.path().join("hold"), "a file that is no component").unwrap();
+    let example = portalocker()
+        .current_dir(cwd.path())
+        .arg("run")
+        .arg("--no-cache")
+        .arg("--dir")
+        .arg(format!("{}::/", dir.path().display()))
+        .args(["hold", "x.lock", "exclusive", "0"])
+        .output()
+        .unwrap();
+    assert!(example.status.success(), "{example:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&example.stdout),
+        "locked\nreleased\n"
+    );
+    let note = String::from_utf8_lossy(&example.stderr);
+    assert!(
+        note.contains("./hold"),
+        "a note says how to run the file: {note}"
+    );
+
+    let file = portalocker()
+        .current_dir(cwd.path())
+        .args(["run", "--no-cache", "./hold"])
+        .output()
+        .unwrap();
+    let error = one_line_error(&file);
+    assert!(
+        error.contains("./hold") && error.contains("not a WebAssembly component"),
+        "{error}"
+    );
+}

@@ -11,9 +11,10 @@
  *   `file()` descriptor; `--layer handle` opens the file itself with
  *   `wasi:filesystem` `open-at` and locks that descriptor with
  *   `descriptor-lock`; `--layer pid` takes a PID-file lock with
- *   `pid-lock.pid-file-lock.acquire` (MODE must be `exclusive`), which
- *   publishes the holder record (pid, instance, `--label L` if given) in the
- *   file itself, and empties the file on `release`.
+ *   `pid-lock.pid-file-lock.acquire` (MODE must be `exclusive`), which locks
+ *   the sidecar `PATH.lock`, publishes the holder (the pid alone in PATH, the
+ *   record with the instance and `--label L` if given in the sidecar), and
+ *   removes both files on `release`.
  * * `--label L` is accepted for every layer but used only by `pid`.
  * * `--try` makes one attempt, `--timeout MS` waits at most MS milliseconds;
  *   by default it waits as long as it takes.
@@ -241,6 +242,7 @@ static int held(borrow_descriptor_t dir, const struct request *request) {
         .create = true,
         .write = false,
         .truncate = false,
+        .append = false,
     };
     command_string_t gate = request->gate;
     portalocker_filelock_path_lock_own_file_lock_t lock;
@@ -266,6 +268,7 @@ static int hold_path(borrow_descriptor_t dir, const struct request *request) {
         .create = true,
         .write = true,
         .truncate = false,
+        .append = false,
     };
     command_string_t path = request->path;
     portalocker_filelock_path_lock_own_file_lock_t lock;
@@ -353,6 +356,7 @@ static int hold_pid(borrow_descriptor_t dir, const struct request *request) {
         .create = true,
         .write = true,
         .truncate = false,
+        .append = false,
     };
     command_string_t path = request->path;
     command_string_t label = request->label; /* borrowed from the arguments */

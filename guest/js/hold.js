@@ -140,7 +140,7 @@ function held(dir, request) {
   say('locked');
   if (request.holdFor > 0n) subscribeDuration(request.holdFor).block();
   if (request.until !== undefined) {
-    const options = { mode: 'shared', timeout: undefined, create: true, write: false, truncate: false };
+    const options = { mode: 'shared', timeout: undefined, create: true, write: false, truncate: false, append: false };
     const gate = attempt(`lock ${request.until}`, () => FileLock.acquire(dir, request.until, options));
     attempt(`release ${request.until}`, () => gate.release());
   }
@@ -148,7 +148,7 @@ function held(dir, request) {
 
 /** Locks the file through the path layer (`file-lock`). */
 function holdPath(dir, request) {
-  const options = { mode: request.mode, timeout: request.timeout, create: true, write: true, truncate: false };
+  const options = { mode: request.mode, timeout: request.timeout, create: true, write: true, truncate: false, append: false };
   const fileLock = attempt(`lock ${request.path} (${request.mode})`, () =>
     FileLock.acquire(dir, request.path, options));
   writeLine(attempt('file', () => fileLock.file()));
@@ -170,7 +170,7 @@ function holdHandle(dir, request) {
 
 /** Locks the file as a PID file (`pid-file-lock`); the host writes the record. */
 function holdPid(dir, request) {
-  const options = { mode: 'exclusive', timeout: request.timeout, create: true, write: true, truncate: false };
+  const options = { mode: 'exclusive', timeout: request.timeout, create: true, write: true, truncate: false, append: false };
   const pidLock = attempt(`lock ${request.path} (pid)`, () =>
     PidFileLock.acquire(dir, request.path, request.label, options));
   held(dir, request);

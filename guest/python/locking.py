@@ -93,9 +93,10 @@ class Lock:
     """
 
     def __init__(self, path: str, mode: LockMode = EXCLUSIVE, timeout: Optional[float] = None,
-                 create: bool = True, write: bool = True, truncate: bool = False) -> None:
+                 create: bool = True, write: bool = True, truncate: bool = False,
+                 append: bool = False) -> None:
         self.path = path
-        self.options = LockOptions(mode, nanoseconds(timeout), create, write, truncate)
+        self.options = LockOptions(mode, nanoseconds(timeout), create, write, truncate, append)
         self.lock: Optional[path_lock.FileLock] = None
         self.file: Optional[Descriptor] = None
 
@@ -125,19 +126,21 @@ class Lock:
 class PidLock:
     """A PID-file lock (portalocker's `PidFileLock`), used as a context manager.
 
-    The lock is always exclusive. Once it is held the host writes the holder
-    record (its pid, the instance and `label`) into the file, and empties the
-    file on release. `timeout` is in seconds, as for `Lock`. `with` gives the
-    `Holder` this lock published and releases the lock on exit.
+    The lock is always exclusive, on the sidecar `PATH.lock`. Once it is held
+    the host publishes the holder (its pid alone in `PATH`, as portalocker
+    does, and the record with the instance and `label` in the sidecar), and
+    removes both files on release. `timeout` is in seconds, as for `Lock`.
+    `with` gives the `Holder` this lock published and releases the lock on
+    exit.
 
     A failure is raised as `Err(PidLockError(error, holder))`.
     """
 
-    def __init__(self, path: str, label: Optional[str] = None, timeout: Optional[float] = None,
-                 create: bool = True) -> None:
+    def __init__(self, path: str, label: Optional[str] = None,
+                 timeout: Optional[float] = None) -> None:
         self.path = path
         self.label = label
-        self.options = LockOptions(EXCLUSIVE, nanoseconds(timeout), create, True, False)
+        self.options = LockOptions(EXCLUSIVE, nanoseconds(timeout), True, True, False, False)
         self.lock: Optional[pid_lock.PidFileLock] = None
 
     def acquire(self) -> Holder:

@@ -219,6 +219,7 @@ static void gate(sqlite3_context *context, int argc, sqlite3_value **argv) {
             .create = true,
             .write = false,
             .truncate = false,
+            .append = false,
         };
         portalocker_filelock_path_lock_own_file_lock_t lock;
         portalocker_filelock_types_lock_error_t error;

@@ -1,13 +1,17 @@
 //! The WIT interface `atomic-write`: portalocker's `open_atomic`. New
 //! contents go into a temporary file next to the target and move into place,
-//! flushed, only on commit.
+//! flushed, only on commit; the directory is flushed after the move.
+//!
+//! The temporary file has an unpredictable name that fits the file system's
+//! limit whatever the target's length ([`temporary_name`]), and it is only
+//! ever removed while its name still names it: a write never removes
+//! another writer's file.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use cap_primitives::fs::{FollowSymlinks, OpenOptions};
+use cap_primitives::fs::FollowSymlinks;
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::{self, Descriptor};
 use wasmtime_wasi::{FsPerms, OpenMode};
@@ -16,10 +20,7 @@ use crate::bindings::portalocker::filelock::atomic_write::{self, HostAtomicFile}
 use crate::bindings::portalocker::filelock::types::LockError;
 use crate::ctx::FileLockCtxView;
 use crate::error::{LockFailure, file_error, open_error};
-use crate::open;
-
-/// Temporary files made by this process so far (part of their names).
-static TEMPORARIES: AtomicU64 = AtomicU64::new(0);
+use crate::{open, sys, temporary_name};
 
 /// A file being written atomically: the host side of WIT `atomic-file`.
 /// Dropped before a commit, it removes its temporary file.
@@ -58,31 +59,40 @@ struct Commit {
 }
 
 impl Commit {
-    /// Flushes the temporary file and moves it to the target.
+    /// Flushes the temporary file, moves it to the target and flushes the
+    /// directory.
     fn run(self) -> Result<(), LockError> {
         let moved = self
             .file
             .sync_all()
             .map_err(|err| file_error(&err))
-            .and_then(|()| self.move_into_place(&self.temporary));
-        // Whatever happened, the temporary name is not needed any more (after
-        // a rename it no longer exists).
-        let _ = cap_primitives::fs::remove_file(&self.dir, &self.temporary);
-        moved
+            .and_then(|()| self.move_into_place());
+        // A rename leaves nothing at the temporary name (and what may be
+        // there now is somebody else's); a link or a failure leaves our file.
+        if (moved.is_err() || !self.replace)
+            && let Err(err) = open::remove_own(&self.dir, &self.temporary, &self.file)
+        {
+            tracing::warn!(?err, "removing a temporary file failed");
+        }
+        moved?;
+        let parent = match self.target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        sys::sync_dir(&self.dir, parent).map_err(|err| file_error(&err))
     }
 
-    fn move_into_place(&self, temporary: &Path) -> Result<(), LockError> {
+    fn move_into_place(&self) -> Result<(), LockError> {
         if self.replace {
-            cap_primitives::fs::rename(&self.dir, temporary, &self.dir, &self.target)
+            cap_primitives::fs::rename(&self.dir, &self.temporary, &self.dir, &self.target)
                 .map_err(|err| open_error(&err))
         } else {
             // A hard link fails if the target exists: no-replace, atomically.
-            cap_primitives::fs::hard_link(&self.dir, temporary, &self.dir, &self.target).map_err(
-                |err| match err.kind() {
+            cap_primitives::fs::hard_link(&self.dir, &self.temporary, &self.dir, &self.target)
+                .map_err(|err| match err.kind() {
                     std::io::ErrorKind::AlreadyExists => LockError::AlreadyExists,
                     _ => open_error(&err),
-                },
-            )
+                })
         }
     }
 }
@@ -90,7 +100,7 @@ impl Commit {
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if let Some(temporary) = self.temporary.take()
-            && let Err(err) = cap_primitives::fs::remove_file(&self.dir, &temporary)
+            && let Err(err) = open::remove_own(&self.dir, &temporary, &self.file)
         {
             tracing::warn!(?err, "removing an uncommitted temporary file failed");
         }
@@ -98,7 +108,7 @@ impl Drop for AtomicFile {
 }
 
 /// Checks the target of an atomic write and creates its temporary file.
-fn start(dir: &File, target: &Path, temporary: &Path, replace: bool) -> Result<File, LockError> {
+fn start(dir: &File, target: &Path, replace: bool) -> Result<(PathBuf, File), LockError> {
     match cap_primitives::fs::stat(dir, target, FollowSymlinks::No) {
         Ok(metadata) if metadata.file_type().is_symlink() => return Err(LockError::BadPath),
         Ok(metadata) if !metadata.file_type().is_file() => return Err(LockError::NotLockable),
@@ -107,13 +117,7 @@ fn start(dir: &File, target: &Path, temporary: &Path, replace: bool) -> Result<F
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(open_error(&err)),
     }
-    let mut options = OpenOptions::new();
-    options
-        .read(true)
-        .write(true)
-        .create_new(true)
-        ._cap_fs_ext_follow(FollowSymlinks::No);
-    cap_primitives::fs::open(dir, temporary, &options).map_err(|err| open_error(&err))
+    temporary_name::create(dir, target)
 }
 
 impl atomic_write::Host for FileLockCtxView<'_> {}
@@ -131,21 +135,14 @@ impl HostAtomicFile for FileLockCtxView<'_> {
             return Err(LockError::NotPermitted.into());
         }
         let target = open::check_relative(&path)?.to_path_buf();
-        let name = target
-            .file_name()
-            .and_then(|name| name.to_str())
-            .ok_or(LockError::BadPath)?;
-        let temporary = target.with_file_name(format!(
-            ".{name}.{}-{}.tmp",
-            std::process::id(),
-            TEMPORARIES.fetch_add(1, Ordering::Relaxed)
-        ));
+        // The name must have a last component (not `a/..`).
+        temporary_name::next_to(&target)?;
         let dir_file = Arc::clone(&dir.dir);
-        let (checked, named) = (target.clone(), temporary.clone());
-        let file = self
+        let checked = target.clone();
+        let (temporary, file) = self
             .ctx
             .blocking()
-            .run(move || start(&dir_file, &checked, &named, replace))
+            .run(move || start(&dir_file, &checked, replace))
             .await?;
         let atomic = AtomicFile {
             dir: Arc::clone(&dir.dir),

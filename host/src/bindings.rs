@@ -7,8 +7,11 @@
 //! `wasi:filesystem/types.descriptor` is wasmtime-wasi's
 //! [`Descriptor`](wasmtime_wasi::filesystem::Descriptor) and our lock
 //! resources live in the same [`ResourceTable`](wasmtime::component::ResourceTable).
-//! Both flavours share one `types` interface, so there is exactly one
-//! [`LockError`](portalocker::filelock::types::LockError) type. (Records
+//! Both flavours share one `types` and one `named-lock-types` interface, so
+//! there is exactly one
+//! [`LockError`](portalocker::filelock::types::LockError) and one
+//! [`NamedLockError`](portalocker::filelock::named_lock_types::NamedLockError)
+//! type. (Records
 //! of other interfaces, `range-lock`'s `byte-range` and `conflict`, are
 //! generated once per flavour: `with:` maps only interfaces and resources.
 //! The sync module converts them.)
@@ -27,11 +30,15 @@ wasmtime::component::bindgen!({
         "portalocker:filelock/pid-lock.pid-file-lock": crate::pid_lock::PidFileLock,
         "portalocker:filelock/path-lock.pending-file-lock": crate::path_lock::PendingFileLock,
         "portalocker:filelock/descriptor-lock.pending-lock": crate::descriptor_lock::PendingLock,
+        "portalocker:filelock/named-lock.namespace": crate::named_lock::Namespace,
+        "portalocker:filelock/named-lock.named-lock": crate::named_lock::NamedLock,
+        "portalocker:filelock/named-lock.pending-named-lock": crate::named_lock::PendingNamedLock,
         "portalocker:filelock/range-lock.pending-range-lock": crate::range_lock::PendingRangeLock,
     },
     trappable_error_type: {
         "portalocker:filelock/types.lock-error" => crate::error::LockFailure,
         "portalocker:filelock/types.pid-lock-error" => crate::error::PidLockFailure,
+        "portalocker:filelock/named-lock-types.named-lock-error" => crate::named_lock::NamedLockFailure,
     },
 });
 
@@ -52,11 +59,16 @@ pub mod sync {
             "portalocker:filelock/pid-lock.pid-file-lock": crate::pid_lock::PidFileLock,
             "portalocker:filelock/path-lock.pending-file-lock": crate::path_lock::PendingFileLock,
             "portalocker:filelock/descriptor-lock.pending-lock": crate::descriptor_lock::PendingLock,
+            "portalocker:filelock/named-lock-types": super::portalocker::filelock::named_lock_types,
+            "portalocker:filelock/named-lock.namespace": crate::named_lock::Namespace,
+            "portalocker:filelock/named-lock.named-lock": crate::named_lock::NamedLock,
+            "portalocker:filelock/named-lock.pending-named-lock": crate::named_lock::PendingNamedLock,
             "portalocker:filelock/range-lock.pending-range-lock": crate::range_lock::PendingRangeLock,
         },
         trappable_error_type: {
             "portalocker:filelock/types.lock-error" => crate::error::LockFailure,
             "portalocker:filelock/types.pid-lock-error" => crate::error::PidLockFailure,
+            "portalocker:filelock/named-lock-types.named-lock-error" => crate::named_lock::NamedLockFailure,
         },
         require_store_data_send: true,
     });

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use wasmtime::component::{HasData, ResourceTable};
 
+use crate::named_lock::LockNamespace;
 use crate::policy::{LockPolicy, Usage, WaitBudget, canonical_dir};
 use crate::wait::WaitPolicy;
 
@@ -31,6 +32,9 @@ pub struct FileLockCtx {
     pub(crate) instance: Arc<str>,
     /// Whether `instance` was named by the embedder (kept by clones).
     named: bool,
+    /// The named-lock namespaces granted to the guest (shared by clones,
+    /// with their connections).
+    pub(crate) namespaces: Vec<LockNamespace>,
 }
 
 /// The next identity [`FileLockCtx`] hands out by default.
@@ -53,6 +57,7 @@ impl Default for FileLockCtx {
             usage: Arc::default(),
             instance: next_instance(),
             named: false,
+            namespaces: Vec::new(),
         }
     }
 }
@@ -70,6 +75,7 @@ impl Clone for FileLockCtx {
                 next_instance()
             },
             named: self.named,
+            namespaces: self.namespaces.clone(),
         }
     }
 }
@@ -101,6 +107,12 @@ impl FileLockCtx {
     /// `pid-lock.holder.instance`).
     pub fn instance_identity(&self) -> &str {
         &self.instance
+    }
+
+    /// The named-lock namespaces granted to the guest (WIT
+    /// `named-lock.granted-namespaces`), in the order they were added.
+    pub fn lock_namespaces(&self) -> &[LockNamespace] {
+        &self.namespaces
     }
 
     /// Where the host's own file-system work that may block (an open, an
@@ -172,13 +184,14 @@ impl FileLockCtxBuilder {
     }
 
     /// The signal that interrupts a waiter blocked in the kernel (at its
-    /// deadline, or when its wait is cancelled); `None` makes every waiter of
-    /// this store poll instead. The default is `SIGRTMIN + 6` on Linux and
-    /// none elsewhere. The host installs an empty handler on the signal
-    /// (without `SA_RESTART`) the first time it is needed, only if the
-    /// signal has no handler yet (otherwise the waiters poll); do not
-    /// install a handler of your own on it, and do not block it in threads
-    /// that run sync guests (such a caller's wait is then done by a worker).
+    /// deadline, or when its wait is cancelled; see
+    /// [`WaitPolicy::interrupt_signal`]); `None` makes every waiter of this
+    /// store poll instead. The default is `SIGRTMIN + 6` on Linux and none
+    /// elsewhere. The host installs an empty handler on the signal (without
+    /// `SA_RESTART`) the first time it is needed, only if the signal has no
+    /// handler yet (otherwise the waiters poll); do not install a handler of
+    /// your own on it, and do not block it in threads that run sync guests
+    /// (such a caller's wait is then done by a worker).
     pub fn interrupt_signal(mut self, signal: Option<i32>) -> Self {
         self.ctx.wait.interrupt_signal = signal;
         self
@@ -186,10 +199,11 @@ impl FileLockCtxBuilder {
 
     /// The most threads that may block in the kernel for this store's
     /// async waits and requests, counting those of every store in the
-    /// process (default 128). Each contended file has at most one such
-    /// thread, whatever the number of waiters; beyond the cap, waiters poll
-    /// (and still honour their timeouts). Zero makes this store's waiters
-    /// that are not sync calls always poll.
+    /// process (see [`WaitPolicy::max_kernel_waiters`]; default 128). Each
+    /// contended file has at most one such thread, whatever the number of
+    /// waiters; beyond the cap, waiters poll (and still honour their
+    /// timeouts). Zero makes every waiter of this store poll, a caller of
+    /// the sync linker included.
     pub fn max_kernel_waiters(mut self, max: usize) -> Self {
         self.ctx.wait.max_kernel_waiters = max;
         self
@@ -262,6 +276,18 @@ impl FileLockCtxBuilder {
     pub fn instance_identity(mut self, identity: impl Into<String>) -> Self {
         self.ctx.instance = identity.into().into();
         self.ctx.named = true;
+        self
+    }
+
+    /// Grants the guest a namespace of named locks (WIT `named-lock`), as
+    /// `--lock-namespace NAME=URL` does; a namespace of the same name given
+    /// earlier is replaced. Clones of the context share the namespace and
+    /// its connections.
+    pub fn lock_namespace(mut self, namespace: LockNamespace) -> Self {
+        self.ctx
+            .namespaces
+            .retain(|granted| granted.name() != namespace.name());
+        self.ctx.namespaces.push(namespace);
         self
     }
 

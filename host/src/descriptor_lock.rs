@@ -16,13 +16,17 @@ use crate::ctx::FileLockCtxView;
 use crate::error::LockFailure;
 use crate::policy::Usage;
 use crate::request::{Collected, Request};
+use crate::sys;
 use crate::wait::{self, Patience};
 
 /// A handle-layer lock request: the host side of WIT `pending-lock`.
 ///
 /// A lock the request took but nobody collected is released when the request
 /// is dropped, unless the descriptor held its lock before the request (a
-/// request that repeats or converts a held lock leaves it held).
+/// request that repeats or converts a held lock leaves it held), or holds it
+/// for someone else now: the lock belongs to the open file, so a request
+/// dropped while the instance counts a lock on the same open file, or while
+/// another request on it was granted the lock, leaves the lock held.
 pub struct PendingLock {
     /// The file the lock is taken on (none when the request failed at once,
     /// or once the answer was collected).
@@ -48,10 +52,28 @@ impl PendingLock {
 
 impl Drop for PendingLock {
     fn drop(&mut self) {
-        if self.request.holds_uncollected()
-            && !self.held_before
-            && let Some(file) = &self.file
-        {
+        let waiting = !self.request.holds_uncollected();
+        let claimed = |file: &Arc<File>| {
+            if waiting {
+                // The instance counts a lock on the open file (the guest's
+                // own, or one another request took). A grant to another
+                // wait on it is kept by the wait itself when dropped.
+                self.usage.as_ref().is_some_and(|usage| usage.holds(file))
+            } else {
+                // Another request on the open file was granted the lock.
+                wait::granted_to_a_wait(&WholeFile::shared(file))
+            }
+        };
+        if self.held_before || self.file.as_ref().is_some_and(claimed) {
+            // The request repeats or converts the descriptor's lock, or the
+            // open file's lock is someone else's too: what it took stays
+            // held, whether it was polled into taking it or the kernel
+            // granted its wait in the background since the last poll.
+            let request = self.request.take();
+            wait::keeping_granted(|| drop(request));
+            return;
+        }
+        if !waiting && let Some(file) = &self.file {
             if let Err(err) = wait::release(&WholeFile::of(file)) {
                 tracing::warn!(?err, "releasing an uncollected lock failed");
             }
@@ -95,7 +117,10 @@ impl FileLockCtxView<'_> {
 /// may have been taken while this one waited: without room it is given back
 /// and the call fails with `limit-reached(held-locks)`); a failed attempt
 /// also ends a lock `file` held (on Linux a failed conversion gives up the
-/// old lock).
+/// old lock), unless the kernel says the open file holds one still: a
+/// request's wait runs beside the guest's other calls, so the guest may
+/// have locked the same descriptor again while the request waited, and a
+/// wait interrupted at its deadline leaves that lock in place.
 fn count_outcome(
     usage: &Usage,
     max: Option<usize>,
@@ -109,7 +134,9 @@ fn count_outcome(
             }
         }),
         Err(err) => {
-            usage.released(file);
+            if usage.holds(file) && sys::holds_flock(file) != Some(true) {
+                usage.released(file);
+            }
             Err(err)
         }
     }

@@ -6,7 +6,7 @@ use std::io;
 use wasmtime::component::ResourceTableError;
 use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
 
-pub use crate::bindings::portalocker::filelock::types::{LockError, PidLockError};
+pub use crate::bindings::portalocker::filelock::types::{Limit, LockError, PidLockError};
 use crate::sys;
 
 /// How a lock call can fail: with a [`LockError`] the guest receives as a
@@ -105,7 +105,13 @@ impl PidLockFailure {
 /// are caught before the open; what remains here comes from the kernel or from
 /// the sandboxed resolver, which reports a symbolic link leading outside the
 /// directory as a permission error without an OS error code.
+///
+/// A process out of file descriptors is `limit-reached(open-files)`, "too
+/// many open files", here and in [`file_error`].
 pub(crate) fn open_error(err: &io::Error) -> LockError {
+    if sys::too_many_files(err) {
+        return LockError::LimitReached(Limit::OpenFiles);
+    }
     match (err.kind(), err.raw_os_error()) {
         (io::ErrorKind::PermissionDenied, None) => LockError::BadPath,
         (io::ErrorKind::NotFound, _) => LockError::NotFound,
@@ -126,6 +132,9 @@ pub(crate) fn open_error(err: &io::Error) -> LockError {
 
 /// Maps an error from a lock, unlock or truncate call on an open file.
 pub(crate) fn file_error(err: &io::Error) -> LockError {
+    if sys::too_many_files(err) {
+        return LockError::LimitReached(Limit::OpenFiles);
+    }
     match err.kind() {
         io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
             LockError::NotPermitted

@@ -16,6 +16,12 @@
 //! [`FileLockCtxBuilder::instance_identity`]), atomic writes (`atomic-write`)
 //! and pollable lock requests.
 //!
+//! Beyond one machine, the `named-lock` interface gives guests locks on
+//! names in namespaces the host grants ([`LockNamespace`]: a directory of
+//! lock files, Redis with the cargo feature `redis`, or PostgreSQL with the
+//! feature `postgres`), with fencing tokens and a pollable that tells when a
+//! lock is lost; see the [`named_lock`] module.
+//!
 //! Byte-range locks (`range-lock`) are POSIX record locks on part of a file,
 //! per open file (Linux's open-file-description locks), which the `fcntl`
 //! locks of native programs such as SQLite see: with them a guest can share
@@ -99,8 +105,9 @@
 //! One module per WIT interface, holding its resources and its async `Host`
 //! implementation under the WIT names: [`descriptor_lock`] (with
 //! `pending-lock`), [`path_lock`] (a module per resource), [`pid_lock`],
-//! [`atomic_write`], [`range_lock`] (with `pending-range-lock`), and the
-//! error mapping of `types`. The private `sync` module drives those same
+//! [`atomic_write`], [`range_lock`] (with `pending-range-lock`),
+//! [`named_lock`] (with `named-lock-types`, and the lock services it waits
+//! on), and the error mapping of `types`. The private `sync` module drives those same
 //! functions for the blocking linker. Beneath them: the wait engine
 //! ([`wait`]), the lock-backend seam it is generic over (`backend`,
 //! implemented for whole files and for byte ranges), the host policy, and
@@ -116,6 +123,7 @@ pub mod descriptor_lock;
 mod error;
 #[cfg(test)]
 mod fuzz;
+pub mod named_lock;
 mod open;
 pub mod path_lock;
 pub mod pid_lock;
@@ -124,6 +132,7 @@ pub mod range_lock;
 mod request;
 mod sync;
 mod sys;
+mod temporary_name;
 mod types;
 pub mod wait;
 
@@ -137,6 +146,10 @@ pub use crate::bindings::portalocker::filelock::types::{
 pub use crate::ctx::{FileLockCtx, FileLockCtxBuilder, FileLockCtxView, FileLockView};
 pub use crate::descriptor_lock::PendingLock;
 pub use crate::error::{LockFailure, PidLockFailure};
+pub use crate::named_lock::{
+    LockNamespace, NamedLock, NamedLockError, NamedLockFailure, Namespace, NamespaceError,
+    PendingNamedLock,
+};
 pub use crate::path_lock::{
     FileLock, PendingFileLock, ReentrantLock, SemaphoreSlot, TemporaryLock,
 };
@@ -167,6 +180,8 @@ pub fn add_to_linker_async<T: FileLockView + 'static>(
     async_bindings::path_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     async_bindings::pid_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     async_bindings::atomic_write::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    async_bindings::named_lock_types::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    async_bindings::named_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     async_bindings::range_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     Ok(())
 }
@@ -188,6 +203,8 @@ pub fn add_to_linker_sync<T: FileLockView + 'static>(
     sync_bindings::path_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     sync_bindings::pid_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     sync_bindings::atomic_write::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    async_bindings::named_lock_types::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
+    sync_bindings::named_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     sync_bindings::range_lock::add_to_linker::<T, HasFileLock>(linker, T::filelock)?;
     Ok(())
 }

@@ -1,15 +1,25 @@
 //! The WIT interface `pid-lock`: portalocker's `PidFileLock`, an exclusive
-//! lock that also publishes who holds it.
+//! lock that also publishes who holds it, laid out on disk as portalocker
+//! lays it out, so that a guest and a Python program exclude each other and
+//! each reads the other's process id.
 //!
-//! The lock is a plain lock on the file at the path (so native `flock(1)` and
-//! other guests see it). The holder's identity is written into the locked
-//! file as a small text record (see the WIT `pid-lock` docs for the format):
-//! truncated, then written in a single write, and ended by an `end` line, so
-//! a reader either finds a complete record or knows it found none. Release
-//! empties the file before unlocking it.
+//! For the PID file `NAME`:
+//!
+//! - the lock is on the sidecar `NAME.lock`, taken as a temporary lock file
+//!   ([`TemporaryFile`]: checked to be the file at the path once locked,
+//!   removed on release while still locked, and only if it still is);
+//! - `NAME` holds the process id alone, written to a temporary file and
+//!   renamed over it, so a reader never finds it empty or cut short;
+//! - the holder's whole record (process id, instance, label) is written into
+//!   the locked sidecar before `NAME` is published (see the WIT `pid-lock`
+//!   docs for the format and how readers combine the two).
+//!
+//! Release removes `NAME` and then the sidecar while still holding the lock,
+//! as portalocker does.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wasmtime::component::Resource;
@@ -21,39 +31,69 @@ use crate::bindings::portalocker::filelock::types::{
     Holder, LockError, LockMode, LockOptions, LockState, PidLockError,
 };
 use crate::ctx::FileLockCtxView;
-use crate::error::{LockFailure, PidLockFailure, file_error};
+use crate::error::{LockFailure, PidLockFailure, file_error, open_error};
 use crate::open::{self, OpenRequest};
-use crate::path_lock::FileLock;
-use crate::wait;
+use crate::path_lock::TemporaryFile;
+use crate::{temporary_name, wait};
 
 /// The longest label a holder may publish, in bytes.
 pub(crate) const MAX_LABEL_LEN: usize = 256;
 
-/// The most of a PID file a reader looks at: a record is far shorter. Where
-/// locks are on bytes and mandatory (Windows), the lock starts here, so that
-/// other handles can read the record while it is held.
+/// The most of a record a reader looks at: a record is far shorter.
 const MAX_RECORD_LEN: u64 = 4096;
+
+/// The most of a PID file a reader looks at (portalocker accepts up to 20
+/// digits, with white space around them).
+const MAX_PID_FILE_LEN: u64 = 64;
 
 /// The host side of WIT `pid-file-lock`.
 pub struct PidFileLock {
-    held: Option<FileLock>,
+    held: Option<Held>,
     holder: Holder,
 }
 
-/// Empties the PID file while still holding its lock, then unlocks.
-fn release(lock: FileLock) -> Result<(), LockError> {
-    let emptied = lock.open_file().set_len(0);
-    drop(lock);
-    emptied.map_err(|err| file_error(&err))
+/// A held PID-file lock: the locked sidecar, and the PID file's path.
+struct Held {
+    sidecar: TemporaryFile,
+    pid_file: PathBuf,
+}
+
+impl Held {
+    /// Removes the PID file and the sidecar (if it is still the file held)
+    /// while still holding the lock, then unlocks.
+    fn release(self) -> Result<(), LockError> {
+        self.sidecar.release(&[&self.pid_file])
+    }
 }
 
 impl Drop for PidFileLock {
     fn drop(&mut self) {
-        if let Some(lock) = self.held.take()
-            && let Err(err) = release(lock)
+        if let Some(held) = self.held.take()
+            && let Err(err) = held.release()
         {
-            tracing::warn!(?err, "emptying a PID file on release failed");
+            tracing::warn!(?err, "removing a PID file on release failed");
         }
+    }
+}
+
+/// The PID file and its sidecar lock file for the guest's `path`.
+#[derive(Debug, Clone)]
+struct Names {
+    pid_file: PathBuf,
+    sidecar: String,
+}
+
+impl Names {
+    fn of(path: &str) -> Result<Names, LockError> {
+        let relative = open::check_relative(path)?;
+        let name = relative
+            .file_name()
+            .and_then(|name| name.to_str())
+            .ok_or(LockError::BadPath)?;
+        let pid_file = relative.with_file_name(name);
+        let sidecar = relative.with_file_name(format!("{name}.lock"));
+        let sidecar = sidecar.to_str().ok_or(LockError::BadPath)?.to_owned();
+        Ok(Names { pid_file, sidecar })
     }
 }
 
@@ -98,94 +138,175 @@ fn parse(text: &str) -> Option<Holder> {
     })
 }
 
-/// Writes `holder`'s record into the locked `file`, replacing what was there.
-fn publish(mut file: &File, holder: &Holder) -> io::Result<()> {
-    file.set_len(0)?;
-    file.seek(SeekFrom::Start(0))?;
-    file.write_all(record(holder).as_bytes())
+/// Parses a PID file as portalocker does: a positive decimal number, ASCII
+/// digits only, with white space around it.
+fn parse_pid(text: &str) -> Option<u32> {
+    let digits = text.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|&pid| pid > 0)
 }
 
-/// The holder named in `file`, if it holds a complete record.
-fn read_holder(mut file: &File) -> Option<Holder> {
-    file.seek(SeekFrom::Start(0)).ok()?;
+/// The holder, from the record in the sidecar and the process id in the PID
+/// file: the record when it names the process in the PID file (or the PID
+/// file is not published), the process id alone otherwise.
+fn combine(record: Option<Holder>, pid: Option<u32>) -> Option<Holder> {
+    match (record, pid) {
+        (Some(holder), Some(pid)) if holder.pid == pid => Some(holder),
+        (Some(holder), None) => Some(holder),
+        (_, Some(pid)) => Some(Holder {
+            pid,
+            instance: String::new(),
+            label: None,
+        }),
+        (None, None) => None,
+    }
+}
+
+/// Up to `max` bytes of the regular file `path` inside `dir`, opened without
+/// following a link and without blocking; `None` when it cannot be read.
+fn read_small(dir: &File, path: &Path, max: u64) -> Option<String> {
+    let opened = open::open_lock_file(dir, path, OpenRequest::default()).ok()?;
     let mut text = String::new();
-    file.take(MAX_RECORD_LEN).read_to_string(&mut text).ok()?;
-    parse(&text)
+    opened.file.take(max).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// Who holds the PID-file lock `names` inside `dir`, as far as they
+/// published it.
+fn read_holder(dir: &File, names: &Names) -> Option<Holder> {
+    let record = read_small(dir, Path::new(&names.sidecar), MAX_RECORD_LEN)
+        .as_deref()
+        .and_then(parse);
+    let pid = read_small(dir, &names.pid_file, MAX_PID_FILE_LEN)
+        .as_deref()
+        .and_then(parse_pid);
+    combine(record, pid)
+}
+
+/// Publishes `holder`: the record into the locked `sidecar`, then the
+/// process id into the PID file, by a temporary file renamed over it.
+fn publish(
+    dir: &File,
+    pid_file: &Path,
+    mut sidecar: &File,
+    holder: &Holder,
+) -> Result<(), LockError> {
+    // One write over whatever a holder that died left there, then the rest
+    // cut off: a reader sees the old record, a mix it rejects, or this one.
+    let record = record(holder);
+    (|| -> io::Result<()> {
+        sidecar.seek(SeekFrom::Start(0))?;
+        sidecar.write_all(record.as_bytes())?;
+        sidecar.set_len(record.len() as u64)
+    })()
+    .map_err(|err| file_error(&err))?;
+    let (temporary, mut file) = temporary_name::create(dir, pid_file)?;
+    let moved = file
+        .write_all(holder.pid.to_string().as_bytes())
+        .map_err(|err| file_error(&err))
+        .and_then(|()| {
+            cap_primitives::fs::rename(dir, &temporary, dir, pid_file)
+                .map_err(|err| open_error(&err))
+        });
+    if moved.is_err()
+        && let Err(err) = open::remove_own(dir, &temporary, &file)
+    {
+        tracing::warn!(?err, "removing a temporary PID file failed");
+    }
+    moved
 }
 
 impl pid_lock::Host for FileLockCtxView<'_> {}
 
 impl HostPidFileLock for FileLockCtxView<'_> {
-    /// Opens and locks the PID file at `path` in `dir`, then publishes this
-    /// instance as its holder.
+    /// Locks the sidecar of the PID file at `path` in `dir`, then publishes
+    /// this instance as its holder.
     async fn acquire(
         &mut self,
         dir: Resource<Descriptor>,
         path: String,
         label: Option<String>,
-        mut options: LockOptions,
+        options: LockOptions,
     ) -> Result<Resource<PidFileLock>, PidLockFailure> {
         let dir = self.directory(&dir)?.clone();
-        if options.mode != LockMode::Exclusive || options.truncate {
+        if options.mode != LockMode::Exclusive || options.truncate || options.append {
             return Err(LockError::InvalidOptions.into());
         }
         check_label(label.as_deref())?;
-        options.write = true;
-        let opened = self
-            .open_in_dir(&dir, &path, &options)?
-            .await?
-            .lock_from(MAX_RECORD_LEN);
-        // A second handle of the same open file, to read the holder in the
-        // way if the lock is contended.
-        let reader = opened.file().try_clone().map_err(|err| file_error(&err))?;
+        let names = Names::of(&path)?;
         let blocking = self.ctx.blocking();
-        let lock = match self.lock_opened(options)(opened).await {
-            Ok(lock) => lock,
+        let sidecar = match self
+            .lock_temporary_file(&dir, &names.sidecar, options)
+            .await
+        {
+            Ok(sidecar) => sidecar,
             Err(err @ (LockError::AlreadyLocked | LockError::TimedOut)) => {
-                let holder = blocking.run(move || read_holder(&reader)).await;
+                let (dir, names) = (Arc::clone(&dir.dir), names.clone());
+                let holder = blocking.run(move || read_holder(&dir, &names)).await;
                 return Err(PidLockError { error: err, holder }.into());
             }
             Err(err) => return Err(err.into()),
         };
-        drop(reader);
         let holder = Holder {
             pid: std::process::id(),
             instance: self.ctx.instance.to_string(),
             label,
         };
-        // On failure, dropping `lock` unlocks it; the file may hold a
-        // partial record, which readers ignore.
-        let (file, record) = (lock.shared_file(), holder.clone());
-        blocking
-            .run(move || publish(&file, &record))
-            .await
-            .map_err(|err| file_error(&err))?;
+        let held = Held {
+            sidecar,
+            pid_file: names.pid_file,
+        };
+        let published = holder.clone();
+        let held = blocking
+            .run(move || {
+                let outcome = publish(
+                    held.sidecar.dir(),
+                    &held.pid_file,
+                    held.sidecar.lock().open_file(),
+                    &published,
+                );
+                match outcome {
+                    Ok(()) => Ok(held),
+                    Err(err) => {
+                        // Nothing stays locked or published for a failed call.
+                        if let Err(cleanup) = held.release() {
+                            tracing::warn!(?cleanup, "releasing a PID file lock failed");
+                        }
+                        Err(err)
+                    }
+                }
+            })
+            .await?;
         let pid_lock = PidFileLock {
-            held: Some(lock),
+            held: Some(held),
             holder,
         };
         Ok(self.table.push(pid_lock)?)
     }
 
-    /// Whether the PID file at `path` in `dir` is locked, and by whom.
+    /// Whether the sidecar of the PID file at `path` in `dir` is locked, and
+    /// by whom.
     async fn state(
         &mut self,
         dir: Resource<Descriptor>,
         path: String,
     ) -> Result<LockState, LockFailure> {
         let dir = Arc::clone(&self.directory(&dir)?.dir);
-        let relative = open::check_relative(&path)?.to_path_buf();
+        let names = Names::of(&path)?;
         let policy = Arc::clone(&self.ctx.policy);
         let state = self.ctx.blocking().run(move || {
-            policy.admit_in_dir(&dir, &relative)?;
-            let request = OpenRequest {
-                create: false,
-                write: false,
+            let sidecar = Path::new(&names.sidecar);
+            policy.admit_in_dir(&dir, sidecar)?;
+            let file = match open::open_lock_file(&dir, sidecar, OpenRequest::default()) {
+                Ok(opened) => opened.file,
+                Err(LockError::NotFound) => return Ok(LockState::Free),
+                Err(err) => return Err(err),
             };
-            let file = open::open_lock_file(&dir, &relative, request)?;
             policy.admit_file(&file)?;
             let file = Arc::new(file);
-            let probe = WholeFile::from(&file, MAX_RECORD_LEN);
+            let probe = WholeFile::of(&file);
             match wait::try_once(&probe, LockMode::Shared) {
                 Ok(()) => {
                     // Let go of the probe's lock at once, waking this host's
@@ -193,7 +314,7 @@ impl HostPidFileLock for FileLockCtxView<'_> {
                     wait::release(&probe)?;
                     Ok(LockState::Free)
                 }
-                Err(LockError::AlreadyLocked) => Ok(LockState::Held(read_holder(&file))),
+                Err(LockError::AlreadyLocked) => Ok(LockState::Held(read_holder(&dir, &names))),
                 Err(err) => Err(err),
             }
         });
@@ -204,10 +325,10 @@ impl HostPidFileLock for FileLockCtxView<'_> {
         Ok(self.table.get(&lock)?.holder.clone())
     }
 
-    /// Empties the PID file and releases the lock.
+    /// Removes the PID file and the sidecar, and releases the lock.
     async fn release(&mut self, lock: Resource<PidFileLock>) -> Result<(), LockFailure> {
-        if let Some(lock) = self.table.get_mut(&lock)?.held.take() {
-            self.ctx.blocking().run(move || release(lock)).await?;
+        if let Some(held) = self.table.get_mut(&lock)?.held.take() {
+            self.ctx.blocking().run(move || held.release()).await?;
         }
         Ok(())
     }
@@ -261,6 +382,51 @@ mod tests {
         ] {
             assert!(parse(foreign).is_none(), "{foreign:?}");
         }
+    }
+
+    #[test]
+    fn pid_files_parse_as_portalocker_reads_them() {
+        assert_eq!(parse_pid("4242"), Some(4242));
+        assert_eq!(parse_pid(" 4242\n"), Some(4242));
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+5",
+            "1_000",
+            "12a",
+            "4242\ninstance 7\nend\n",
+            "99999999999",
+        ] {
+            assert_eq!(parse_pid(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_record_counts_only_for_the_process_in_the_pid_file() {
+        let ours = || Some(holder(Some("w")));
+        assert_eq!(fields(combine(ours(), Some(4242))), fields(ours()));
+        assert_eq!(fields(combine(ours(), None)), fields(ours()));
+        // A record a dead holder left behind, under a portalocker holder.
+        assert_eq!(
+            fields(combine(ours(), Some(17))),
+            Some((17, String::new(), None))
+        );
+        assert_eq!(
+            fields(combine(None, Some(17))),
+            Some((17, String::new(), None))
+        );
+        assert_eq!(fields(combine(None, None)), None);
+    }
+
+    #[test]
+    fn the_sidecar_is_next_to_the_pid_file() {
+        let names = Names::of("run/app.pid").unwrap();
+        assert_eq!(names.pid_file, Path::new("run/app.pid"));
+        assert_eq!(names.sidecar, "run/app.pid.lock");
+        assert_eq!(Names::of("app.pid/").unwrap().sidecar, "app.pid.lock");
+        assert!(Names::of("a/b/..").is_err());
+        assert!(Names::of("/abs.pid").is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::bindings::sync::portalocker::filelock as blocking;
 use crate::ctx::FileLockCtxView;
 use crate::descriptor_lock::PendingLock;
 use crate::error::{LockFailure, PidLockFailure};
+use crate::named_lock::{NamedLock, NamedLockError, NamedLockFailure, Namespace, PendingNamedLock};
 use crate::path_lock::{FileLock, PendingFileLock, ReentrantLock, SemaphoreSlot, TemporaryLock};
 use crate::pid_lock::PidFileLock;
 use crate::range_lock::PendingRangeLock;
@@ -163,6 +164,7 @@ drive! {
     }
     impl blocking::path_lock::HostSemaphoreSlot => asynchronous::path_lock::HostSemaphoreSlot {
         fn acquire(dir: Resource<Descriptor>, name: String, slots: u32, options: LockOptions) -> Result<Resource<SemaphoreSlot>, LockFailure>;
+        fn acquire_with_pattern(dir: Resource<Descriptor>, name: String, pattern: String, slots: u32, options: LockOptions) -> Result<Resource<SemaphoreSlot>, LockFailure>;
         fn slot(slot: Resource<SemaphoreSlot>) -> wasmtime::Result<u32>;
         fn release(slot: Resource<SemaphoreSlot>) -> Result<(), LockFailure>;
         fn drop(slot: Resource<SemaphoreSlot>) -> wasmtime::Result<()>;
@@ -193,5 +195,29 @@ drive! {
         fn file(atomic: Resource<AtomicFile>) -> Result<Resource<Descriptor>, LockFailure>;
         fn commit(atomic: Resource<AtomicFile>) -> Result<(), LockFailure>;
         fn drop(atomic: Resource<AtomicFile>) -> wasmtime::Result<()>;
+    }
+    impl blocking::named_lock::Host => asynchronous::named_lock::Host {
+        fn granted_namespaces() -> wasmtime::Result<Vec<String>>;
+    }
+    impl blocking::named_lock::HostNamespace => asynchronous::named_lock::HostNamespace {
+        fn open(name: String) -> Result<Resource<Namespace>, NamedLockFailure>;
+        fn name(namespace: Resource<Namespace>) -> wasmtime::Result<String>;
+        fn acquire(namespace: Resource<Namespace>, name: String, mode: LockMode, timeout: Option<u64>) -> Result<Resource<NamedLock>, NamedLockFailure>;
+        fn request(namespace: Resource<Namespace>, name: String, mode: LockMode, timeout: Option<u64>) -> wasmtime::Result<Resource<PendingNamedLock>>;
+        fn drop(namespace: Resource<Namespace>) -> wasmtime::Result<()>;
+    }
+    impl blocking::named_lock::HostNamedLock => asynchronous::named_lock::HostNamedLock {
+        fn name(lock: Resource<NamedLock>) -> wasmtime::Result<String>;
+        fn mode(lock: Resource<NamedLock>) -> wasmtime::Result<LockMode>;
+        fn fencing_token(lock: Resource<NamedLock>) -> wasmtime::Result<Option<u64>>;
+        fn is_held(lock: Resource<NamedLock>) -> wasmtime::Result<bool>;
+        fn subscribe_lost(lock: Resource<NamedLock>) -> wasmtime::Result<Resource<DynPollable>>;
+        fn release(lock: Resource<NamedLock>) -> Result<(), NamedLockFailure>;
+        fn drop(lock: Resource<NamedLock>) -> wasmtime::Result<()>;
+    }
+    impl blocking::named_lock::HostPendingNamedLock => asynchronous::named_lock::HostPendingNamedLock {
+        fn subscribe(request: Resource<PendingNamedLock>) -> wasmtime::Result<Resource<DynPollable>>;
+        fn get(request: Resource<PendingNamedLock>) -> wasmtime::Result<Collected<Resource<NamedLock>, NamedLockError>>;
+        fn drop(request: Resource<PendingNamedLock>) -> wasmtime::Result<()>;
     }
 }

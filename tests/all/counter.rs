@@ -45,3 +45,30 @@ fn counters_under_the_lock_end_exact() {
         .unwrap();
     assert_eq!(total, (INSTANCES as u64 + 1) * INCREMENTS);
 }
+
+#[test]
+fn a_counter_file_that_holds_no_number_is_a_clear_error() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("count.txt"), "abc").unwrap();
+    let run = sandbox.run(guests::COUNTER, &["count.txt", "1"]);
+    assert!(!run.trapped(), "the counter trapped: {run:?}");
+    run.assert_code(1).assert_line("error: not-a-number");
+    assert!(run.stderr().contains("\"abc\""), "{}", run.stderr());
+    assert_eq!(
+        std::fs::read_to_string(sandbox.path("count.txt")).unwrap(),
+        "abc"
+    );
+}
+
+#[test]
+fn a_counter_at_its_maximum_does_not_wrap() {
+    let sandbox = Sandbox::new();
+    let max = u64::MAX.to_string();
+    std::fs::write(sandbox.path("count.txt"), &max).unwrap();
+    let run = sandbox.run(guests::COUNTER, &["count.txt", "1"]);
+    run.assert_code(1).assert_line("error: overflow");
+    assert_eq!(
+        std::fs::read_to_string(sandbox.path("count.txt")).unwrap(),
+        max
+    );
+}

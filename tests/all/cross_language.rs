@@ -43,8 +43,8 @@ fn holder_line(run: &GuestRun) -> Vec<String> {
 /// Holds `app.pid` with `holder` (a PID-file `hold` with `--label`) behind a
 /// gate; once the holder has published itself, `contender` tries the lock,
 /// must fail with `already-locked` naming the holder (this process's id and
-/// the label), and then the gate opens and the holder releases, emptying the
-/// file.
+/// the label), and then the gate opens and the holder releases, removing the
+/// PID file and its lock file.
 fn pid_contention(
     sandbox: &Sandbox,
     holder: (&str, &[&str]),
@@ -52,15 +52,15 @@ fn pid_contention(
     label: &str,
 ) {
     let file = sandbox.path("app.pid");
+    let sidecar = sandbox.path("app.pid.lock");
     let mut gate = Holder::lock(&sandbox.path("gate"), Mode::Exclusive);
     let (guest, args) = holder;
     let holding = sandbox.spawn(guest, args);
     assert!(
-        eventually(LONG, || std::fs::read_to_string(&file)
-            .is_ok_and(|record| record.ends_with("end\n"))),
+        eventually(LONG, || file.exists()),
         "the {label} holder never published itself"
     );
-    assert!(!native::flock_n(&file), "flock -n got a held PID file");
+    assert!(!native::flock_n(&sidecar), "flock -n got a held PID file");
     let (guest, args) = contender;
     let contended = sandbox.run(guest, args);
     assert_failed_with(&contended, "already-locked");
@@ -74,11 +74,8 @@ fn pid_contention(
         .unwrap()
         .assert_success()
         .assert_line("released");
-    assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
-        "",
-        "a released PID file names nobody"
-    );
+    assert!(!file.exists(), "a released PID file is removed");
+    assert!(!sidecar.exists(), "and so is its lock file");
 }
 
 /// PID-file locks name their holder across languages: the guest in

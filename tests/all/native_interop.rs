@@ -8,11 +8,13 @@ use portalocker_tests::{Sandbox, eventually, guests};
 
 const LONG: Duration = Duration::from_secs(20);
 
-/// The file a `hold --layer LAYER x.lock` locks: the slot file for a
-/// semaphore, `x.lock` itself for every other class.
+/// The file a `hold --layer LAYER x.lock` locks: the first slot file for a
+/// semaphore, the sidecar for a PID file, `x.lock` itself for every other
+/// class.
 fn locked_file(layer: &str) -> &'static str {
     match layer {
-        "semaphore" => "x.lock.0.lock",
+        "semaphore" => "x.lock.00.lock",
+        "pid" => "x.lock.lock",
         _ => "x.lock",
     }
 }

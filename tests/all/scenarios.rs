@@ -11,16 +11,22 @@ use portalocker_tests::native::{self, Holder, Mode};
 use portalocker_tests::{Flavour, Sandbox, guests};
 
 #[cfg(unix)]
+use crate::append_only::*;
+#[cfg(unix)]
+use crate::atomic_names::*;
+#[cfg(unix)]
 use crate::attacks::*;
 use crate::existing_code::*;
 use crate::faults::*;
+#[cfg(unix)]
+use crate::named_lock::*;
 use crate::policy::*;
 use crate::range_lock::*;
 use crate::requests::*;
 
 /// The test of scenario `$name` under `$flavour`. The scenarios that need
-/// symbolic links, FIFOs, device files or Unix sockets in the sandbox exist
-/// on Unix only.
+/// symbolic links, FIFOs, device files or Unix sockets in the sandbox, or
+/// `chattr`, `strace` or the lock services beside them, exist on Unix only.
 macro_rules! scenario_test {
     (filelock_attack_paths, $flavour:ident) => { scenario_test!(@unix filelock_attack_paths, $flavour); };
     (filelock_attack_race, $flavour:ident) => { scenario_test!(@unix filelock_attack_race, $flavour); };
@@ -28,6 +34,9 @@ macro_rules! scenario_test {
     (filelock_attack_handles, $flavour:ident) => { scenario_test!(@unix filelock_attack_handles, $flavour); };
     (filelock_path_sandbox, $flavour:ident) => { scenario_test!(@unix filelock_path_sandbox, $flavour); };
     (filelock_atomic_write, $flavour:ident) => { scenario_test!(@unix filelock_atomic_write, $flavour); };
+    (filelock_atomic_names, $flavour:ident) => { scenario_test!(@unix filelock_atomic_names, $flavour); };
+    (filelock_append_only, $flavour:ident) => { scenario_test!(@unix filelock_append_only, $flavour); };
+    (filelock_named, $flavour:ident) => { scenario_test!(@unix filelock_named, $flavour); };
     (filelock_range_local, $flavour:ident) => { scenario_test!(@not_windows filelock_range_local, $flavour); };
     (filelock_range_policy, $flavour:ident) => { scenario_test!(@not_windows filelock_range_policy, $flavour); };
     (@not_windows $name:ident, $flavour:ident) => {
@@ -303,7 +312,7 @@ pub(crate) fn filelock_semaphore(flavour: Flavour) {
     let sandbox = Sandbox::new().with_flavour(flavour);
     let guest = sandbox.spawn(guests::FILELOCK_SEMAPHORE, &[]);
     reached(&sandbox, "full");
-    for slot in ["jobs.0.lock", "jobs.1.lock"] {
+    for slot in ["jobs.00.lock", "jobs.01.lock"] {
         assert!(!native::flock_n(&sandbox.path(slot)), "{slot} is not held");
     }
     std::fs::write(sandbox.path("probed-full"), "").unwrap();
@@ -357,7 +366,7 @@ pub(crate) fn filelock_upgrade(flavour: Flavour) {
 
 pub(crate) fn filelock_pid(flavour: Flavour) {
     let sandbox = Sandbox::new().with_flavour(flavour);
-    let _native = Holder::lock(&sandbox.path("native.pid"), Mode::Exclusive);
+    let _native = Holder::lock(&sandbox.path("native.pid.lock"), Mode::Exclusive);
     let mut gate = Holder::lock(&sandbox.path("gate"), Mode::Exclusive);
     let other = sandbox.spawn(
         guests::HOLD,
@@ -375,20 +384,17 @@ pub(crate) fn filelock_pid(flavour: Flavour) {
     );
     let other_pid = sandbox.path("other.pid");
     assert!(
-        portalocker_tests::eventually(Duration::from_secs(20), || {
-            std::fs::read_to_string(&other_pid).is_ok_and(|record| record.ends_with("end\n"))
-        }),
+        portalocker_tests::eventually(Duration::from_secs(20), || other_pid.exists()),
         "the other instance never published itself"
     );
     let guest = sandbox.spawn(guests::FILELOCK_PID, &[]);
     reached(&sandbox, "pid-held");
-    let app = sandbox.path("app.pid");
-    assert!(!native::flock_n(&app), "flock -n got a held PID file");
-    let record = std::fs::read_to_string(&app).unwrap();
+    let sidecar = sandbox.path("app.pid.lock");
+    assert!(!native::flock_n(&sidecar), "flock -n got a held PID file");
     assert_eq!(
-        record.lines().next(),
-        Some(std::process::id().to_string().as_str()),
-        "the first line is the host's process id: {record:?}"
+        std::fs::read_to_string(sandbox.path("app.pid")).unwrap(),
+        std::process::id().to_string(),
+        "the PID file holds the host's process id"
     );
     std::fs::write(sandbox.path("pid-probed"), "").unwrap();
     let run = guest.join().unwrap();
@@ -400,9 +406,9 @@ pub(crate) fn filelock_pid(flavour: Flavour) {
         .unwrap()
         .assert_success()
         .assert_line("released");
-    assert_eq!(
-        std::fs::read_to_string(&other_pid).unwrap(),
-        "",
-        "a released PID file names nobody"
+    assert!(!other_pid.exists(), "a released PID file is removed");
+    assert!(
+        !sandbox.path("other.pid.lock").exists(),
+        "and so is its lock file"
     );
 }

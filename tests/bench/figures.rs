@@ -15,7 +15,8 @@ use crate::report::Row;
 use crate::stats::{median, micros};
 use crate::{Size, engine};
 
-/// Every figure in order, or only the one named `only` (`F0`, `P1` … `P9`).
+/// Every figure in order, or only the one named `only` (`F0`, `P1` … `P9`,
+/// `N1`, `N2`).
 pub fn all(size: Size, only: Option<&str>) -> Vec<Row> {
     let wanted = |figure: &str| only.is_none_or(|only| only == figure);
     let mut rows = Vec::new();
@@ -48,6 +49,14 @@ pub fn all(size: Size, only: Option<&str>) -> Vec<Row> {
     }
     if wanted("P9") {
         rows.push(engine::cancellation_window(size));
+    }
+    #[cfg(unix)]
+    if wanted("N1") {
+        rows.extend(crate::named::cycle(size));
+    }
+    #[cfg(unix)]
+    if wanted("N2") {
+        rows.extend(crate::named::hand_off(size));
     }
     rows
 }

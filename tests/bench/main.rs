@@ -1,4 +1,4 @@
-//! `cargo run -p portalocker-tests --bin bench [-- --quick] [--only F0|P1..P9|R1..R3] [--write DIR]`:
+//! `cargo run -p portalocker-tests --bin bench [-- --quick] [--only F0|P1..P9|R1..R3|N1|N2] [--write DIR]`:
 //! measures each performance figure side by side with its native baseline,
 //! in the same run, and prints a table with the ratios. With `--write DIR`
 //! it also writes `DIR/bench.md` (the table) and `DIR/bench.svg` (a plot).
@@ -30,9 +30,15 @@
 //! - R3 range hand-off: a native holder's unlock → a waiting guest's
 //!   `range-lock.lock` returning, sync and async linker ÷ native
 //!   `F_OFD_SETLKW` (`range_figures.rs`).
+//! - N1 named locks: a guest's acquire+release per backend (local, Redis,
+//!   PostgreSQL) beside the raw round trips of the same client crate.
+//! - N2 named hand-off: a holder's release in one host → the waiter's return
+//!   in another, per backend (Redis with pub/sub notices and with polling).
 
 mod engine;
 mod figures;
+#[cfg(unix)]
+mod named;
 // Their native baselines are open-file-description locks (Linux).
 #[cfg(target_os = "linux")]
 mod range_figures;
@@ -91,7 +97,13 @@ fn main() {
                 }
             }
             "--write" => write = Some(PathBuf::from(args.next().expect("--write DIR"))),
-            "--only" => only = Some(args.next().expect("--only F0|P1..P9|R1..R3").to_uppercase()),
+            "--only" => {
+                only = Some(
+                    args.next()
+                        .expect("--only F0|P1..P9|R1..R3|N1|N2")
+                        .to_uppercase(),
+                )
+            }
             other => {
                 eprintln!(
                     "error: unknown argument `{other}` (expected --quick, --only FIGURE, --write DIR)"
@@ -100,6 +112,10 @@ fn main() {
             }
         }
     }
+    #[cfg_attr(
+        not(target_os = "linux"),
+        expect(unused_mut, reason = "the range figures run on Linux")
+    )]
     let mut rows = figures::all(size, only.as_deref());
     #[cfg(target_os = "linux")]
     rows.extend(range_figures::all(size, only.as_deref()));

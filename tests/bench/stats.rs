@@ -1,4 +1,4 @@
-//! Medians of samples.
+//! Medians and spreads of samples.
 
 use std::time::Duration;
 
@@ -17,4 +17,15 @@ pub fn median(samples: &mut [f64]) -> f64 {
 /// Durations as microseconds.
 pub fn micros(samples: &[Duration]) -> Vec<f64> {
     samples.iter().map(|d| d.as_secs_f64() * 1e6).collect()
+}
+
+/// The smallest and largest of `samples` divided by `scale`, as `min–max`.
+#[cfg_attr(
+    not(unix),
+    expect(dead_code, reason = "the named-lock figures run on Unix")
+)]
+pub fn spread(samples: &[f64], scale: f64) -> String {
+    let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{:.0}–{:.0}", min / scale, max / scale)
 }

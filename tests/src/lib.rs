@@ -4,8 +4,13 @@
 
 pub use portalocker_artifacts::{foreach_scenario, guests};
 pub mod embed;
+// The lock services and the hosts that use them run on Unix only.
+#[cfg(unix)]
+pub mod named;
 pub mod native;
 pub mod ranges;
+#[cfg(unix)]
+pub mod services;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -70,13 +75,17 @@ pub fn component(path: &str) -> Component {
 /// SpiderMonkey) and take seconds each to compile; the cache makes every run
 /// after the first skip that.
 pub fn compile_cached(bytes: &[u8]) -> Component {
-    static CACHE: OnceLock<CompileCache> = OnceLock::new();
+    static CACHE: OnceLock<Option<CompileCache>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| {
-        CompileCache::open(Path::new(env!("OUT_DIR")).join("compiled")).expect("the compile cache")
+        CompileCache::open(Path::new(env!("OUT_DIR")).join("compiled"))
+            .inspect_err(|err| eprintln!("not using the compile cache: {err}"))
+            .ok()
     });
-    runner()
-        .compile_cached(bytes, cache)
-        .expect("compile guest")
+    match cache {
+        Some(cache) => runner().compile_cached(bytes, cache),
+        None => runner().compile(bytes),
+    }
+    .expect("compile guest")
 }
 
 /// A fresh temporary directory, preopened as `/` for the guests a test runs,
@@ -97,6 +106,19 @@ impl Sandbox {
     /// A new empty sandbox.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        Sandbox {
+            dir,
+            root,
+            flavour: Flavour::Sync,
+        }
+    }
+
+    /// A new empty sandbox in `parent` instead of the system's temporary
+    /// directory (for tests that need the file system `parent` is on).
+    pub fn new_in(parent: impl AsRef<Path>) -> Self {
+        std::fs::create_dir_all(parent.as_ref()).expect("create the sandbox's parent");
+        let dir = tempfile::tempdir_in(parent).expect("temp dir");
         let root = dir.path().to_path_buf();
         Sandbox {
             dir,
@@ -328,4 +350,22 @@ pub fn portalocker_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// Reports that a test cannot run here because `what` (a command, then
+/// maybe what about it) is missing or unsupported, with `how` to get it: a
+/// panic when `PORTALOCKER_REQUIRE_TOOLS` (a comma-separated list, as for
+/// the build's tools) is `all` (as in CI, where every tool is installed)
+/// or names the command, otherwise a message on stderr, after which the
+/// test returns without checking anything.
+pub fn tool_missing(what: &str, how: &str) {
+    let command = what.split_whitespace().next().unwrap_or(what);
+    let required = std::env::var("PORTALOCKER_REQUIRE_TOOLS").unwrap_or_default();
+    if required
+        .split(',')
+        .any(|name| name.trim() == "all" || name.trim() == command)
+    {
+        panic!("{what} is required (PORTALOCKER_REQUIRE_TOOLS={required}): {how}");
+    }
+    eprintln!("skipped: {what} ({how})");
 }

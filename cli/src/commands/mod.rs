@@ -33,7 +33,7 @@ enum Command {
         dirs_ro: Vec<Preopen>,
         /// What the guest may lock.
         #[command(flatten)]
-        policy: run::PolicyArgs,
+        policy: Box<run::PolicyArgs>,
         /// Set an environment variable for the guest: NAME=VALUE.
         #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
         env: Vec<(String, String)>,
@@ -43,7 +43,9 @@ enum Command {
         #[arg(long)]
         no_cache: bool,
         /// A component file, or the name of an embedded example guest
-        /// (`hold`, `counter`, `wait_any`, and `sqlite` when built in).
+        /// (`hold`, `counter`, `wait_any`, `named`, and `sqlite` when built in). A
+        /// bare example name means the example even when a file of that
+        /// name is in the current directory: write `./hold` for the file.
         component: String,
         /// Arguments passed to the guest.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -8,14 +8,16 @@ use anyhow::{Context, bail};
 use clap::Args;
 use portalocker_cli::command::{CommandRunner, Exit, Invocation, Preopen, Stdio};
 use portalocker_cli::{CompileCache, examples};
-use portalocker_host::FileLockCtx;
+use portalocker_host::{FileLockCtx, LockNamespace};
 use wasmtime::Engine;
 
 /// The host policy options of `portalocker run`.
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
     /// Allow locking only under this host directory (repeatable); without it
-    /// the guest may lock anywhere it can reach.
+    /// the guest may lock anywhere it can reach. Judged by the lock file's
+    /// real path when it is opened: a file with other names (hard links) is
+    /// one lock, whichever name it was locked through.
     #[arg(long = "lock-dir", value_name = "HOST_DIR")]
     lock_dirs: Vec<PathBuf>,
     /// Let read-only directories take exclusive locks (denied by default, so
@@ -36,6 +38,12 @@ pub struct PolicyArgs {
     /// thread.
     #[arg(long, value_name = "N")]
     max_kernel_waiters: Option<usize>,
+    /// Grant the guest a namespace of named locks (repeatable): NAME=URL with
+    /// URL `file:///DIR`, `redis://HOST:PORT[/DB][?ttl_ms=…&wait=notify|poll&compat=portalocker]`
+    /// or `postgres://USER@HOST:PORT/DB[?check_ms=…]`. The service is
+    /// reached before the guest runs.
+    #[arg(long = "lock-namespace", value_name = "NAME=URL")]
+    lock_namespaces: Vec<String>,
 }
 
 impl PolicyArgs {
@@ -58,6 +66,16 @@ impl PolicyArgs {
         }
         if let Some(max) = self.max_kernel_waiters {
             builder = builder.max_kernel_waiters(max);
+        }
+        for arg in &self.lock_namespaces {
+            let namespace: LockNamespace = arg
+                .parse()
+                .with_context(|| format!("--lock-namespace `{arg}`"))?;
+            // Connect now, so that a service that cannot be reached is one
+            // clear error before the guest runs.
+            wasmtime_wasi::runtime::in_tokio(namespace.check())
+                .with_context(|| format!("--lock-namespace `{arg}`"))?;
+            builder = builder.lock_namespace(namespace);
         }
         Ok(builder.build())
     }
@@ -106,34 +124,46 @@ pub fn run(
 }
 
 /// The compile cache in its default directory, if there is one and it can
-/// be used (a cache that cannot is skipped: the run compiles afresh).
+/// be used. A directory that cannot is reported (one line on stderr) and
+/// skipped: the run compiles afresh.
 fn cache() -> Option<CompileCache> {
     let dir = CompileCache::default_dir()?;
     CompileCache::open(dir)
-        .inspect_err(|err| tracing::warn!(%err, "not using the compile cache"))
+        .inspect_err(|err| eprintln!("warning: not using the compile cache: {err}"))
         .ok()
 }
 
-/// The component's bytes: a file when one exists at `component`, otherwise
-/// the embedded example of that name.
+/// The component's bytes. A bare name (no path separator) that names an
+/// embedded example is that example, even when a file of that name is in
+/// the current directory (a note says how to run the file instead:
+/// `./NAME`); anything else is a file.
 fn load(component: &str) -> anyhow::Result<Vec<u8>> {
     let path = Path::new(component);
+    let bare = path.components().count() == 1 && !component.ends_with(std::path::MAIN_SEPARATOR);
+    if bare && let Some(bytes) = examples::by_name(component) {
+        if path.exists() {
+            eprintln!(
+                "note: running the embedded example `{component}`; to run the file of \
+                 that name, write `./{component}`"
+            );
+        }
+        return Ok(bytes.to_vec());
+    }
     if path.exists() {
         return std::fs::read(path).with_context(|| format!("cannot read `{component}`"));
     }
-    match examples::by_name(component) {
-        Some(bytes) => Ok(bytes.to_vec()),
-        None if component == "sqlite" => bail!(
+    if component == "sqlite" {
+        bail!(
             "the `sqlite` example guest is not built into this binary: install the C toolchain \
              (guest/c/install.sh), then build again"
-        ),
-        None => bail!(
-            "no such component file or example guest: `{component}` (examples: {})",
-            examples::ALL
-                .iter()
-                .map(|(name, _)| *name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        );
     }
+    bail!(
+        "no such component file or example guest: `{component}` (examples: {})",
+        examples::ALL
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }

@@ -357,6 +357,7 @@ static int lock(struct record *record, lock_mode_t mode, bool wait) {
         .create = false,
         .write = false,
         .truncate = false,
+        .append = false,
     };
     command_string_t path = {(uint8_t *)relative, strlen(relative)};
     own_file_lock_t held;

@@ -56,10 +56,12 @@ pub enum ErrorKind {
     /// descriptor, the handle layer a file descriptor.
     BadDescriptor,
     /// The host's policy does not allow this lock (locking is not enabled for
-    /// the directory, or a read-only guest asked for an exclusive lock).
+    /// the directory, or an exclusive lock was asked for through a read-only
+    /// preopen).
     Denied,
-    /// A limit the host sets on this instance was reached: held locks,
-    /// pending waits, or the longest wait it allows.
+    /// A limit of the host was reached: held locks, pending waits or the
+    /// longest wait it allows this instance, or the files the host process
+    /// may have open ([`Limit::OpenFiles`], "too many open files").
     LimitReached(Limit),
     /// Any other I/O failure, with the `wasi:filesystem` error code that
     /// describes it.
@@ -168,6 +170,9 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidOptions => f.write_str("invalid options: they contradict each other"),
             ErrorKind::BadDescriptor => f.write_str("bad descriptor for this call"),
             ErrorKind::Denied => f.write_str("denied by the host's policy"),
+            ErrorKind::LimitReached(Limit::OpenFiles) => {
+                f.write_str("too many open files: the host cannot open another file")
+            }
             ErrorKind::LimitReached(limit) => {
                 write!(f, "the host's limit on {} was reached", limit_name(*limit))
             }
@@ -368,5 +373,6 @@ fn limit_name(limit: Limit) -> &'static str {
         Limit::HeldLocks => "held locks",
         Limit::PendingWaits => "pending waits",
         Limit::WaitTime => "wait time",
+        Limit::OpenFiles => "open files",
     }
 }

@@ -101,6 +101,7 @@
 //! | `PidFileLock` | [`PidFileLock`] |
 //! | `open_atomic` | [`open_atomic`] |
 //! | `fcntl.lockf(fh, LOCK_EX, length, start)` (byte ranges) | [`lock_range`] → [`RangeGuard`], [`test_range`] |
+//! | `RedisLock` (and locks beyond one machine) | [`NamedLock`] |
 //!
 //! ```no_run
 //! use std::io::Write;
@@ -179,6 +180,7 @@ mod guard;
 mod handle;
 mod lock;
 mod mode;
+mod named;
 mod open_mode;
 mod pid;
 pub mod preopens;
@@ -197,6 +199,9 @@ pub use guard::LockGuard;
 pub use handle::{lock, lock_timeout, request_lock, try_lock, unlock};
 pub use lock::Lock;
 pub use mode::Mode;
+pub use named::{
+    NamedErrorKind, NamedGuard, NamedLock, NamedLockError, NamedRequest, granted_namespaces,
+};
 pub use open_mode::{OpenMode, ParseOpenModeError};
 pub use pid::{Holder, LockState, PidFileLock, PidGuard};
 pub use range::{
@@ -230,6 +235,7 @@ pub use temporary::TemporaryLock;
 ///     create: true,
 ///     write: true,
 ///     truncate: false,
+///     append: false,
 /// };
 /// let lock = FileLock::acquire(&dir, &relative, options).map_err(|e| {
 ///     portalocker_guest::ErrorKind::from(e)
@@ -240,7 +246,8 @@ pub use temporary::TemporaryLock;
 /// ```
 pub mod wit {
     pub use crate::bindings::portalocker::filelock::{
-        atomic_write, descriptor_lock, path_lock, pid_lock, range_lock, types,
+        atomic_write, descriptor_lock, named_lock, named_lock_types, path_lock, pid_lock,
+        range_lock, types,
     };
 }
 

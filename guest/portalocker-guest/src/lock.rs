@@ -47,6 +47,7 @@ pub struct Lock {
     write: bool,
     truncate: bool,
     append: bool,
+    fail_when_locked: bool,
 }
 
 impl Lock {
@@ -75,6 +76,7 @@ impl Lock {
             write: true,
             truncate: false,
             append: false,
+            fail_when_locked: false,
         }
     }
 
@@ -138,6 +140,8 @@ impl Lock {
 
     /// Waits at most `timeout` for conflicting holders to let go; a zero
     /// timeout makes exactly one attempt (as [`no_wait`](Lock::no_wait)).
+    /// [`fail_when_locked`](Lock::fail_when_locked) wins over any timeout,
+    /// whichever was set first.
     ///
     /// # Examples
     ///
@@ -157,8 +161,9 @@ impl Lock {
     /// portalocker's `fail_when_locked`: with `true`, the first attempt that
     /// finds the lock held fails at once with
     /// [`ErrorKind::AlreadyLocked`](crate::ErrorKind::AlreadyLocked), whatever
-    /// [timeout](Lock::timeout) was set (the same as [`no_wait`](Lock::no_wait));
-    /// with `false`, waits as the timeout says (forever when none was set).
+    /// [timeout](Lock::timeout) was set, before or after (Python's keyword
+    /// arguments have no order, and neither have these); with `false` (the
+    /// default), waits as the timeout says (forever when none was set).
     ///
     /// There is no `check_interval`: a waiting lock is woken by the release
     /// itself, not by polling at an interval.
@@ -180,19 +185,16 @@ impl Lock {
     /// }
     /// ```
     pub fn fail_when_locked(mut self, fail: bool) -> Self {
-        if fail {
-            self.timeout = Some(Duration::ZERO);
-        } else if self.timeout == Some(Duration::ZERO) {
-            self.timeout = None;
-        }
+        self.fail_when_locked = fail;
         self
     }
 
-    /// Opens the file as portalocker's mode string would: `'a'` (the
-    /// default), `'w'`, `'r+'` or `'r'` (see [`OpenMode`]). Sets
-    /// [`create`](Lock::create), [`write`](Lock::write) and
-    /// [`truncate`](Lock::truncate) together, and for `'a'` makes the guard's
-    /// writes go to the end of the file.
+    /// Opens the file as portalocker's mode string would: `'a'`
+    /// (portalocker's default), `'w'`, `'r+'` or `'r'` (see [`OpenMode`]).
+    /// Sets [`create`](Lock::create), [`write`](Lock::write) and
+    /// [`truncate`](Lock::truncate) together; `'a'` opens the file for
+    /// appending (`O_APPEND`, so it also works on an append-only file), and
+    /// every write through the guard goes to the end of the file.
     ///
     /// # Examples
     ///
@@ -489,12 +491,18 @@ impl Lock {
 
     /// The WIT `lock-options` of this lock.
     fn options(&self) -> LockOptions {
+        let timeout = if self.fail_when_locked {
+            Some(Duration::ZERO)
+        } else {
+            self.timeout
+        };
         LockOptions {
             mode: self.mode.into(),
-            timeout: self.timeout.map(duration_nanos),
+            timeout: timeout.map(duration_nanos),
             create: self.create,
             write: self.write,
             truncate: self.truncate,
+            append: self.append,
         }
     }
 }

@@ -12,9 +12,10 @@ use std::str::FromStr;
 /// | `ReadWrite`  | `'r+'`      | no      | yes    | no                   |
 /// | `Read`       | `'r'`       | no      | no     | no                   |
 ///
-/// `Append` is portalocker's default mode; [`Lock`](crate::Lock)'s own
-/// defaults open the file as `Append` does, but write at the guard's
-/// position. `Write` truncates the file only after
+/// `Append` is portalocker's default mode: the file is opened for appending
+/// (`O_APPEND`), which an append-only file (`chattr +a`) requires.
+/// [`Lock`](crate::Lock)'s own defaults create the file and open it for
+/// writing in place, at the guard's position. `Write` truncates the file only after
 /// the lock is held, so a waiting writer never destroys the data of the
 /// holder it waits for. `Read` and `ReadWrite` need the file to exist
 /// ([`ErrorKind::NotFound`](crate::ErrorKind::NotFound) otherwise). `Write`

@@ -14,7 +14,9 @@ use crate::{Error, duration_nanos, preopens};
 pub struct Holder {
     /// The process id of the host running the holder.
     pub pid: u32,
-    /// The identity the host assigned to the holding instance.
+    /// The identity the host assigned to the holding instance; empty when
+    /// the holder published its process id alone (Python's portalocker, or
+    /// any program that writes a plain PID file).
     pub instance: String,
     /// The holder's label, if it gave one.
     pub label: Option<String>,
@@ -31,9 +33,13 @@ impl From<types::Holder> for Holder {
 }
 
 impl fmt::Display for Holder {
-    /// `pid 4242, instance 7 (worker-a)`.
+    /// `pid 4242, instance 7 (worker-a)`, or `pid 4242` for a holder that
+    /// published its process id alone.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "pid {}, instance {}", self.pid, self.instance)?;
+        write!(f, "pid {}", self.pid)?;
+        if !self.instance.is_empty() {
+            write!(f, ", instance {}", self.instance.escape_debug())?;
+        }
         if let Some(label) = &self.label {
             write!(f, " ({})", label.escape_debug())?;
         }
@@ -51,14 +57,18 @@ pub enum LockState {
     Held(Option<Holder>),
 }
 
-/// A PID-file lock (portalocker's `PidFileLock`): an exclusive lock on a file
-/// that, while held, contains the holder's identity, so that a contender
-/// learns who is in the way ([`Error::holder`]) and anyone can ask
+/// A PID-file lock (portalocker's `PidFileLock`, laid out on disk as
+/// portalocker lays it out, so that each excludes the other): an exclusive
+/// lock that, while held, publishes the holder's identity, so that a
+/// contender learns who is in the way ([`Error::holder`]) and anyone can ask
 /// ([`state`](PidFileLock::state)).
 ///
-/// The file's first line is the host's process id, as in any PID file; the
-/// WIT `pid-lock` interface documents the whole record. The lock is an
-/// ordinary file lock: `flock -n` sees it held.
+/// For the PID file `NAME`, the lock is an ordinary file lock on the sidecar
+/// `NAME.lock` (`flock -n NAME.lock` sees it held), and `NAME` holds the
+/// host's process id alone, as in any PID file (and as portalocker's
+/// `read_pid` expects), replaced whole, never empty. The WIT `pid-lock`
+/// interface documents the record with the rest of the identity. Releasing
+/// removes both files.
 ///
 /// # Examples
 ///
@@ -70,7 +80,7 @@ pub enum LockState {
 /// match daemon.acquire() {
 ///     Ok(guard) => {
 ///         println!("running as {}", guard.holder());
-///         // ... work; dropping the guard empties the file and unlocks it ...
+///         // ... work; dropping the guard removes the files and unlocks ...
 ///     }
 ///     Err(e) if e.is_contention() => match e.holder() {
 ///         Some(holder) => println!("already running: {holder}"),
@@ -87,18 +97,16 @@ pub struct PidFileLock {
     path: String,
     label: Option<String>,
     timeout: Option<Duration>,
-    create: bool,
 }
 
 impl PidFileLock {
-    /// A PID-file lock on the guest path `path`: created when missing, no
-    /// label, waiting as long as it takes.
+    /// A PID-file lock on the guest path `path`: no label, waiting as long
+    /// as it takes.
     pub fn new(path: impl Into<String>) -> Self {
         PidFileLock {
             path: path.into(),
             label: None,
             timeout: None,
-            create: true,
         }
     }
 
@@ -121,12 +129,6 @@ impl PidFileLock {
         self.timeout(Duration::ZERO)
     }
 
-    /// Whether to create the file when it is missing (the default).
-    pub fn create(mut self, create: bool) -> Self {
-        self.create = create;
-        self
-    }
-
     /// Takes the lock and publishes this instance as its holder.
     ///
     /// # Errors
@@ -140,9 +142,10 @@ impl PidFileLock {
         let options = LockOptions {
             mode: LockMode::Exclusive,
             timeout: self.timeout.map(duration_nanos),
-            create: self.create,
+            create: true,
             write: true,
             truncate: false,
+            append: false,
         };
         let inner = pid_lock::PidFileLock::acquire(&dir, &relative, self.label.as_deref(), options)
             .map_err(|e| {
@@ -157,12 +160,13 @@ impl PidFileLock {
         })
     }
 
-    /// Whether the PID file is locked now, and by whom.
+    /// Whether the PID file is locked now, and by whom ([`LockState::Free`]
+    /// when its sidecar `NAME.lock` does not exist).
     ///
     /// # Errors
     ///
-    /// `NotFound` when there is no such file; `BadPath` and the other path
-    /// errors of [`Lock::acquire`](crate::Lock::acquire).
+    /// `BadPath` and the other path errors of
+    /// [`Lock::acquire`](crate::Lock::acquire).
     ///
     /// # Examples
     ///
@@ -189,7 +193,8 @@ impl PidFileLock {
     }
 }
 
-/// A held PID-file lock; dropping it empties the file and unlocks it.
+/// A held PID-file lock; dropping it removes the PID file and its sidecar
+/// and unlocks.
 #[must_use = "if unused the lock will immediately unlock"]
 #[derive(Debug)]
 pub struct PidGuard {
@@ -204,7 +209,8 @@ impl PidGuard {
         &self.holder
     }
 
-    /// Empties the file and releases the lock now, reporting errors.
+    /// Removes the PID file and its sidecar and releases the lock now,
+    /// reporting errors.
     pub fn release(self) -> Result<(), Error> {
         self.inner
             .release()

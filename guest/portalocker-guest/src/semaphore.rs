@@ -7,7 +7,11 @@ use crate::bindings::portalocker::filelock::types::{LockMode, LockOptions};
 use crate::{Error, duration_nanos, preopens};
 
 /// At most `slots` holders at once, across guests, hosts and native
-/// processes: each holder locks one slot file `NAME.K.lock` exclusively.
+/// processes: each holder locks one slot file exclusively, named as
+/// portalocker names them (`NAME.00.lock`, `NAME.01.lock`, …, or as
+/// [`filename_pattern`](BoundedSemaphore::filename_pattern) says), so
+/// portalocker's `BoundedSemaphore(slots, name=NAME, directory=DIR)` and
+/// `BoundedSemaphore::new("DIR/NAME", slots)` share their slots.
 ///
 /// # Examples
 ///
@@ -28,6 +32,7 @@ pub struct BoundedSemaphore {
     name: String,
     slots: u32,
     timeout: Option<Duration>,
+    pattern: Option<String>,
 }
 
 impl BoundedSemaphore {
@@ -38,7 +43,31 @@ impl BoundedSemaphore {
             name: name.into(),
             slots,
             timeout: None,
+            pattern: None,
         }
+    }
+
+    /// Names the slot files by `pattern` (portalocker's
+    /// `filename_pattern`) instead of the default `{name}.{number:02d}.lock`:
+    /// `{name}` is the last component of the semaphore's name, `{number}`
+    /// the slot number, `{number:0Nd}` the number zero-padded to N digits.
+    /// The files go in the directory of the semaphore's name.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), portalocker_guest::Error> {
+    /// // portalocker.BoundedSemaphore(2, name='jobs', directory='locks',
+    /// //                              filename_pattern='{name}-{number}.lck')
+    /// let jobs = portalocker_guest::BoundedSemaphore::new("locks/jobs", 2)
+    ///     .filename_pattern("{name}-{number}.lck");
+    /// let slot = jobs.acquire()?; // locks/jobs-0.lck or locks/jobs-1.lck
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn filename_pattern(mut self, pattern: impl Into<String>) -> Self {
+        self.pattern = Some(pattern.into());
+        self
     }
 
     /// Waits at most `timeout` for a free slot; zero is one attempt
@@ -53,7 +82,7 @@ impl BoundedSemaphore {
     /// # Errors
     ///
     /// `AlreadyLocked` (zero timeout) or `TimedOut` when every slot stays
-    /// taken; `InvalidOptions` for zero slots.
+    /// taken; `InvalidOptions` for zero slots or a pattern that is not one.
     pub fn acquire(&self) -> Result<SemaphoreGuard, Error> {
         let (dir, relative) = preopens::resolve(&self.name)?;
         let options = LockOptions {
@@ -62,9 +91,15 @@ impl BoundedSemaphore {
             create: true,
             write: true,
             truncate: false,
+            append: false,
         };
-        let inner = path_lock::SemaphoreSlot::acquire(&dir, &relative, self.slots, options)
-            .map_err(|e| Error::new(e, "take a slot of", Some(&self.name)))?;
+        let inner = match &self.pattern {
+            None => path_lock::SemaphoreSlot::acquire(&dir, &relative, self.slots, options),
+            Some(pattern) => path_lock::SemaphoreSlot::acquire_with_pattern(
+                &dir, &relative, pattern, self.slots, options,
+            ),
+        }
+        .map_err(|e| Error::new(e, "take a slot of", Some(&self.name)))?;
         Ok(SemaphoreGuard { inner })
     }
 }

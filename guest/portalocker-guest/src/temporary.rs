@@ -6,8 +6,10 @@ use crate::{Error, Mode};
 
 /// A held lock on a lock file that exists only while it is held: removed on
 /// [`release`](Self::release) or drop, safely with any number of contenders
-/// (see the WIT `temporary-lock`). Make one with
-/// [`Lock::acquire_temporary`](crate::Lock::acquire_temporary).
+/// (see the WIT `temporary-lock`), and only while its path still names the
+/// file held (a file somebody else put there meanwhile is left alone). It
+/// excludes portalocker's `TemporaryFileLock` on the same path. Make one
+/// with [`Lock::acquire_temporary`](crate::Lock::acquire_temporary).
 #[must_use = "if unused the lock will immediately unlock"]
 #[derive(Debug)]
 pub struct TemporaryLock {
@@ -25,7 +27,8 @@ impl TemporaryLock {
         }
     }
 
-    /// Removes the lock file and releases the lock.
+    /// Removes the lock file (if it is still the one held) and releases the
+    /// lock.
     ///
     /// # Errors
     ///

@@ -134,16 +134,57 @@ pub fn overwrite(file: &Descriptor, data: &[u8]) {
 }
 
 /// The number a counter file holds under its lock: 0 when it is empty.
-/// Anything else than a decimal number is a bug worth a trap.
+/// Anything else than a decimal number is a bug worth a trap (in the
+/// scenarios; the `counter` example reports it with [`read_counter`]).
 pub fn parse_counter(contents: &[u8]) -> u64 {
-    let text = std::str::from_utf8(contents).expect("the counter file is UTF-8");
+    read_counter(contents).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// Why a counter file cannot be incremented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CounterError {
+    /// It holds something else than a decimal number.
+    NotANumber(String),
+    /// It holds `u64::MAX`, which has no successor.
+    Overflow,
+}
+
+impl CounterError {
+    /// The word `counter` prints after `error:`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CounterError::NotANumber(_) => "not-a-number",
+            CounterError::Overflow => "overflow",
+        }
+    }
+}
+
+impl std::fmt::Display for CounterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CounterError::NotANumber(text) => {
+                write!(f, "the counter file holds {text:?}, not a number")
+            }
+            CounterError::Overflow => write!(f, "the counter is at its maximum, {}", u64::MAX),
+        }
+    }
+}
+
+/// The number a counter file holds: 0 when it is empty (white space
+/// around the number is allowed).
+pub fn read_counter(contents: &[u8]) -> Result<u64, CounterError> {
+    let text = String::from_utf8_lossy(contents);
     let text = text.trim();
     if text.is_empty() {
-        0
-    } else {
-        text.parse()
-            .unwrap_or_else(|_| panic!("the counter file holds {text:?}, not a number"))
+        return Ok(0);
     }
+    text.parse().map_err(|_| {
+        if text.bytes().all(|b| b.is_ascii_digit()) {
+            CounterError::Overflow
+        } else {
+            CounterError::NotANumber(text.chars().take(64).collect())
+        }
+    })
 }
 
 /// Polls `pollable` alone until it is ready.
@@ -179,7 +220,8 @@ pub fn checkpoint(ready: &str, done: &str) {
 
 /// The outcome of a lock call as one word: `ok`, or the WIT name of the
 /// error, with the limit for `limit-reached` (`limit-reached(held-locks)`,
-/// `limit-reached(pending-waits)`, `limit-reached(wait-time)`).
+/// `limit-reached(pending-waits)`, `limit-reached(wait-time)`,
+/// `limit-reached(open-files)`).
 pub fn outcome_name<T>(result: &Result<T, Error>) -> String {
     match result {
         Ok(_) => "ok".to_owned(),
@@ -189,10 +231,56 @@ pub fn outcome_name<T>(result: &Result<T, Error>) -> String {
                     portalocker_guest::Limit::HeldLocks => "held-locks",
                     portalocker_guest::Limit::PendingWaits => "pending-waits",
                     portalocker_guest::Limit::WaitTime => "wait-time",
+                    portalocker_guest::Limit::OpenFiles => "open-files",
                 };
                 format!("limit-reached({limit})")
             }
             kind => kind.name().to_owned(),
         },
+    }
+}
+
+pub mod named {
+    //! The example *protected resource* of the named-lock programs: a file
+    //! that refuses writes stamped with an old fencing token.
+
+    use portalocker_guest::Lock;
+
+    /// What a fenced write did.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum FencedWrite {
+        /// The token was at least the newest seen: the data was written.
+        Accepted,
+        /// A write with a larger token came first: nothing was written.
+        Rejected {
+            /// The largest token the resource has seen.
+            newest: u64,
+        },
+    }
+
+    /// Writes `data` to the resource at `path` if `token` is at least the
+    /// largest token that wrote to it before. The resource keeps that token
+    /// on its first line and the data after it; the check and the write
+    /// happen under the resource's own file lock, as a storage service
+    /// would check a token in the same transaction as the write.
+    pub fn fenced_write(path: &str, token: u64, data: &[u8]) -> FencedWrite {
+        let mut guard = Lock::new(path)
+            .exclusive()
+            .acquire()
+            .expect("lock the resource");
+        let contents = guard.contents().expect("read the resource");
+        let newest = contents
+            .split(|&b| b == b'\n')
+            .next()
+            .and_then(|line| std::str::from_utf8(line).ok())
+            .and_then(|line| line.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if token < newest {
+            return FencedWrite::Rejected { newest };
+        }
+        let mut record = format!("{token}\n").into_bytes();
+        record.extend_from_slice(data);
+        guard.set_contents(&record).expect("write the resource");
+        FencedWrite::Accepted
     }
 }

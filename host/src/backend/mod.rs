@@ -8,9 +8,12 @@
 //! waits, one attempt that blocks until the lock is granted (or a signal
 //! interrupts it), a release, and the key its waiters queue under. Two
 //! backends plug in: whole-file locks ([`whole_file`]), the backend of every
-//! lock class of the path and handle layers, and byte ranges of a file
-//! ([`byte_range`], WIT `range-lock`), whose lock state per open file
-//! [`span`] models.
+//! lock class of the path and handle layers and of named locks on a local
+//! directory, and byte ranges of a file ([`byte_range`], WIT `range-lock`),
+//! whose lock state per open file [`span`] models. A lock kept by a server
+//! cannot be waited for in a system call: named locks on Redis or
+//! PostgreSQL wait in the named-lock engine instead (`crate::named_lock`),
+//! which is built from this engine's pieces.
 
 pub(crate) mod byte_range;
 pub(crate) mod span;
@@ -86,5 +89,12 @@ pub(crate) trait Lockable: Send + Sync + 'static {
     /// (a byte range) puts back what was held before the request instead.
     fn give_back(&self) -> io::Result<()> {
         self.unlock()
+    }
+
+    /// The identity of the open file this lock belongs to: waits whose
+    /// targets share one share the open file's lock (a lock granted to one
+    /// of them is held by all). By default the target itself.
+    fn open_file(&self) -> usize {
+        std::ptr::from_ref(self).cast::<()>().addr()
     }
 }

@@ -69,6 +69,11 @@ impl Lockable for WholeFile {
     fn unlock(&self) -> io::Result<()> {
         sys::unlock_file(&self.file)
     }
+
+    /// The open file's `Arc`: every `WholeFile` of it is the same lock.
+    fn open_file(&self) -> usize {
+        Arc::as_ptr(&self.file).cast::<()>().addr()
+    }
 }
 
 #[cfg(test)]

@@ -14,9 +14,9 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::filesystem::{self as wasi_fs, Descriptor};
 use wasmtime_wasi::{FsPerms, OpenMode};
 
-use super::ops::{DirSel, InstCfg, Timeout};
+use super::ops::{DirSel, InstCfg, Timeout, Waiters};
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
-use crate::ctx::{FileLockCtx, FileLockCtxView};
+use crate::ctx::{FileLockCtx, FileLockCtxBuilder, FileLockCtxView};
 use crate::descriptor_lock::PendingLock;
 use crate::path_lock::{FileLock, PendingFileLock};
 
@@ -55,22 +55,38 @@ impl ReqRes {
     }
 }
 
+/// The answers a request that is ready may give when collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Answers {
+    pub(super) ok: bool,
+    pub(super) err: bool,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(super) enum ReqState {
     /// Answered at creation with this error.
     Immediate(LockError),
-    /// Not answered yet; `registered` once a poll left it waiting (it then
-    /// has a place among the file's waiters).
+    /// Not answered yet. `registered` (with its place among all requests'
+    /// registrations) once a poll left it waiting: it then has a place among
+    /// the file's waiters. `granted` once the kernel was seen granting its
+    /// lock in the background.
     Waiting {
-        registered: bool,
+        registered: Option<u64>,
+        granted: bool,
     },
-    /// Answered, not collected.
-    Ready(Result<(), LockError>),
+    /// Answered (it was awaited), not collected: the answers the model
+    /// allows, and when it was known to be answered.
+    Ready {
+        answers: Answers,
+        at: Instant,
+    },
     Collected,
 }
 
 /// A request the instance made.
 pub(super) struct ReqEntry {
+    /// Its identity among all requests of the case.
+    pub(super) id: u64,
     pub(super) res: ReqRes,
     pub(super) mode: LockMode,
     pub(super) timeout: Timeout,
@@ -84,7 +100,38 @@ pub(super) struct ReqEntry {
     /// Path layer: `write` and `truncate`.
     pub(super) write: bool,
     pub(super) truncate: bool,
+    /// Handle layer: whether the host counted a lock on the descriptor when
+    /// the request was made (the request then repeats or converts it).
+    pub(super) held_before: bool,
     pub(super) state: ReqState,
+    /// Whether the lock may have been contended (held in a conflicting mode
+    /// elsewhere, or other waiters ahead) at some point since the request
+    /// was made: only then may it fail.
+    pub(super) contended: bool,
+    /// Whether the lock may have been free at some point since the request
+    /// was made: only then may it succeed.
+    pub(super) free: bool,
+    /// Handle layer: whether a guest call changed the descriptor's lock
+    /// since the request was made.
+    pub(super) touched: bool,
+}
+
+impl ReqEntry {
+    /// Whether it is the handle layer's.
+    pub(super) fn is_desc(&self) -> bool {
+        matches!(self.res, ReqRes::Desc(_))
+    }
+
+    /// Whether it still waits with a place among its file's waiters.
+    pub(super) fn registered(&self) -> Option<u64> {
+        match self.state {
+            ReqState::Waiting {
+                registered,
+                granted: false,
+            } => registered,
+            _ => None,
+        }
+    }
 }
 
 pub(super) struct Instance {
@@ -107,10 +154,32 @@ pub(super) enum Handle {
 impl Instance {
     /// An instance configured as `cfg`, with `dir` preopened.
     pub(super) fn new(cfg: InstCfg, dir: &Path) -> Instance {
-        let ctx = FileLockCtx::builder()
+        Instance::with_policy(cfg, dir, |builder| builder)
+    }
+
+    /// An instance configured as `cfg` and then by `policy`, with `dir`
+    /// preopened.
+    pub(super) fn with_policy(
+        cfg: InstCfg,
+        dir: &Path,
+        policy: impl FnOnce(FileLockCtxBuilder) -> FileLockCtxBuilder,
+    ) -> Instance {
+        // The host's own file-system work (opening a lock file, truncating
+        // it once locked) runs on the calling thread, so that it is done
+        // when a call or a poll returns, as the model expects; on Tokio's
+        // blocking pool a request that took its lock would still say
+        // `waiting` until its truncation ends.
+        let mut builder = FileLockCtx::builder()
             .fair(cfg.fair)
             .read_only_exclusive(cfg.read_only_exclusive)
-            .build();
+            .allow_blocking_current_thread(true);
+        builder = match cfg.waiters {
+            Waiters::Kernel => builder,
+            Waiters::Cap(cap) => builder.max_kernel_waiters(usize::from(cap)),
+            Waiters::NoWorkers => builder.max_kernel_waiters(0),
+            Waiters::NoSignal => builder.interrupt_signal(None),
+        };
+        let ctx = policy(builder).build();
         let mut table = ResourceTable::new();
         let (perms, open_mode) = if cfg.read_only {
             (FsPerms::ReadOnly, OpenMode::READ)
@@ -193,4 +262,31 @@ pub(super) fn within<F: Future>(
 ) -> Option<F::Output> {
     rt.block_on(async { tokio::time::timeout(limit, call).await })
         .ok()
+}
+
+/// Runs a call of the sync linker, which may block this thread in the
+/// kernel, under a watchdog: a hung sync call cannot be abandoned, so one
+/// still running after `limit` aborts the process, naming the call.
+/// Returns the call's result and how long the call took.
+pub(super) fn blocking<R>(
+    what: String,
+    limit: Duration,
+    call: impl FnOnce() -> R,
+) -> (R, Duration) {
+    let (done, watch) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::Builder::new()
+        .name("fuzz-watchdog".into())
+        .spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watch.recv_timeout(limit) {
+                eprintln!("fuzz: the sync call {what} hung for {limit:?}; aborting");
+                std::process::abort();
+            }
+        })
+        .expect("start a watchdog");
+    let start = Instant::now();
+    let out = call();
+    let took = start.elapsed();
+    drop(done);
+    watchdog.join().expect("the watchdog ends");
+    (out, took)
 }

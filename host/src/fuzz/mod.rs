@@ -1,99 +1,200 @@
-//! A property-based fuzzer for the host's lock logic, against a model of
-//! `flock(2)`.
+//! A property-based fuzzer for the host's lock logic and its waiting
+//! engine, against a model of `flock(2)`.
 //!
 //! Each case builds two or three simulated *instances* (each a
 //! [`FileLockCtx`](crate::FileLockCtx) with its own
 //! [`ResourceTable`](crate::ResourceTable) and a preopened directory
-//! descriptor of one shared temporary directory, some with random policy:
-//! fair or not, a read-only preopen, read-only exclusive locks allowed or
-//! not), then runs up to 40 random operations through the generated async
-//! `Host` traits implemented on [`FileLockCtxView`](crate::FileLockCtxView),
-//! under their WIT names, with resources passed as a guest passes them
-//! (borrowed, or owned to drop them): exactly what a guest's calls reach.
+//! descriptor of one shared temporary directory), each with random policy
+//! (fair or not, a read-only preopen, read-only exclusive locks allowed or
+//! not) and random waiting: the default (the front of a lock's queue blocks
+//! in `flock(2)` on the guest's own open file, interrupted by a signal),
+//! a cap of one or two worker threads (`max_kernel_waiters`), none
+//! (`max_kernel_waiters(0)`: every waiter polls), or no interrupting signal
+//! (`interrupt_signal(None)`: every waiter polls). Some instances make their
+//! blocking calls through the sync linker's functions (the front waiter
+//! blocks on the calling thread; a watchdog aborts the run if one hangs),
+//! the others through the async ones. Then up to 40 random operations run
+//! through the generated `Host` traits implemented on
+//! [`FileLockCtxView`](crate::FileLockCtxView), under their WIT names, with
+//! resources passed as a guest passes them (borrowed, or owned to drop
+//! them): exactly what a guest's calls reach. Operations favour one file,
+//! and cases often start with every instance sharing it, so that waiters
+//! meet.
 //!
 //! - the handle layer: open a descriptor (read-write or read-only) on one of
-//!   three files, drop it, `try-lock`, `lock` with a timeout of zero, 1–5 ms
-//!   or none (only when the model says the lock is free), `lock` without
-//!   timeout cancelled after 1–3 ms (its future dropped), `unlock`, on a file
-//!   descriptor or on the preopened directory;
+//!   three files, drop it, `try-lock`, `lock` with a timeout of zero, 1–5 ms,
+//!   200 ms or none (only when the model says nothing may hold the lock in a
+//!   conflicting mode until the call ends), `lock` without timeout cancelled
+//!   after 1–3 ms (its future dropped), `unlock`, on a file descriptor or on
+//!   the preopened directory;
 //! - the path layer: `acquire` with random modes, timeouts and
 //!   create/write/truncate combinations, on plain paths, equivalent ones
 //!   (`./b.lock`, `sub/../c.lock`) and hostile ones (a symbolic link at the
-//!   lock path, `""`,
-//!   `../x`, `/abs`, `a\0b`, `sub/../../x`, `.`, a directory, a FIFO, a link
-//!   leaving the directory, a link loop, `a.lock/x`, a missing parent), and
-//!   through a file descriptor instead of a directory; `release`, dropping the
-//!   lock resource, `file()` descriptors;
-//! - requests of both layers: created (and sometimes polled once at once, as
-//!   a guest that checks and goes on), collected with `get` (then, if still
-//!   waiting, kept, dropped, or awaited), awaited through `subscribe` and
-//!   `pollable.block`, dropped at any point;
+//!   lock path, `""`, `../x`, `/abs`, `a\0b`, `sub/../../x`, `.`, a
+//!   directory, a FIFO, a link leaving the directory, a link loop,
+//!   `a.lock/x`, a missing parent), and through a file descriptor instead of
+//!   a directory; `file-lock.lock` (a no-op, a conversion, or a new lock
+//!   after `release`), `release`, dropping the lock resource, `file()`
+//!   descriptors;
+//! - requests of both layers, with a timeout of zero, 1–5 ms or 200 ms (the
+//!   handle layer's often converting the descriptor's lock): created (and
+//!   mostly polled once at once, as a guest that checks and goes on),
+//!   collected with `get` (then, if still waiting, kept, dropped, or
+//!   awaited), awaited through `subscribe` and `pollable.block`, dropped at
+//!   any point;
 //! - dropping a whole instance (its table), which must release everything,
 //!   and rewriting a file natively (so that truncation shows).
 //!
-//! After every operation the fuzzer checks:
+//! # The model
 //!
-//! - the result: no panic, no trap, and exactly the typed error the model
-//!   expects (`bad-descriptor`, `invalid-options`, `not-permitted`, `denied`,
-//!   `bad-path`, `not-lockable`, `not-found`, `already-locked` only for a
-//!   timeout of zero, `timed-out` only once the timeout has passed), or
-//!   success exactly when the model says no other open file holds the lock in
-//!   a conflicting mode (Linux `flock` semantics, failed conversions included:
-//!   they drop the old lock); a call that never waits answers at once;
-//! - `file-lock.mode` and `file-lock.is-held` of every lock resource;
-//! - the open files of the process (`/proc/self/fd`): exactly the file
-//!   descriptors the model expects per file (no leak, nothing closed early),
-//!   plus at most one sentinel thread's file per file (see `wait/queue.rs`),
-//!   and a sentinel ends once the file is free and nobody waits;
-//! - the lock of every one of those open files as the kernel reports it
-//!   (`/proc/self/fdinfo`, per open file description): the model's, fd by fd;
-//! - with independent native probes (a separate open file and
-//!   `fs4::FileExt::try_lock` / `try_lock_shared`, released at once) that
-//!   each file is free, shared-held or exclusive-held as the model says, and
-//!   that files exist and have the length the model says (created only when
-//!   asked, truncated only once the lock is held).
+//! Linux `flock(2)` on open file descriptions ([`model`]): a lock belongs to
+//! the open file; a conversion is not atomic (a failed one has given up the
+//! old lock); closing the last descriptor releases it. An open file's lock
+//! is a *set of allowed states*, because the engine does things the guest
+//! cannot see:
 //!
-//! A sentinel holds a file's lock for an instant after the kernel grants it;
-//! while a file has a sentinel or a waiting request, a spurious
-//! `already-locked`/`timed-out` and a probe that sees more locking than the
-//! model are tolerated (probes are retried), never the other way round.
+//! - a waiter that lines up behind this host's fair waiters makes no
+//!   attempt before its turn, so a failed or cancelled wait may or may not
+//!   have given up an old lock: both are allowed, and the next check takes
+//!   the kernel's word;
+//! - a request is inert until its first poll; a poll that leaves it waiting
+//!   gives it a place in its lock's line. A request of a fair instance that
+//!   may use the kernel is then a standing order: at the front of the line a
+//!   worker blocks in `flock(2)` on the request's open file, so the open file
+//!   may come to hold the request's mode at any moment once nothing
+//!   conflicts, polled or not, and even behind the guest's back when the
+//!   guest converts the same open file through another call (and a waiting
+//!   conversion gives up the old lock in the kernel before it sleeps). The
+//!   request's mode (and none) are allowed states of that open file until
+//!   the request is answered, collected or dropped. A request is only
+//!   granted while no other open file surely holds a conflicting lock, which
+//!   keeps the predictions tight. When the kernel shows the request's mode
+//!   and nothing else explains it, the request was granted: it must answer
+//!   `ok`, and dropping it gives the lock back (or keeps it, for a request
+//!   that repeats or converts its descriptor's lock). Requests of other
+//!   instances make progress only when polled.
 //!
-//! Where the host may or may not have made a failed attempt (a wait cancelled,
-//! or a request left waiting: a queued waiter does not try before its turn,
-//! and a failed conversion drops the old lock), the model takes the kernel's
-//! word for that one open file, among the two allowed answers.
+//! The model also mirrors which locks the host counts for each instance,
+//! per open file (a descriptor and the requests made on it, a lock resource
+//! and its `file()` descriptors share one): the engine lets a holder try at
+//! once instead of lining up, and a request made while its descriptor's
+//! lock is counted repeats or converts it (dropped uncollected, it leaves
+//! the lock held). A failed attempt keeps a counted lock counted when the
+//! kernel shows the open file still holding one.
+//!
+//! # What is checked, after every operation
+//!
+//! - The result: no panic, no trap, and exactly the typed error the model
+//!   expects (`bad-descriptor`, `invalid-options`, `not-permitted`,
+//!   `denied`, `bad-path`, `not-lockable`, `not-found`). Success only when no
+//!   other open file surely holds the lock in a conflicting mode.
+//!   `already-locked` only for a timeout of zero, `timed-out` only once the
+//!   timeout has passed, and either only when another open file may hold the
+//!   lock in a conflicting mode, or, for a fair waiter, when this host's fair
+//!   waiters are ahead of it and it holds no lock on the file: a holder
+//!   (converting its own lock, holding the file through another open file,
+//!   or through a request the kernel granted in the background) tries at
+//!   once. A call that needs no waiting, with a long timeout or none,
+//!   returns at once (within 100 ms) instead of at some deadline; a wait
+//!   cancelled after 1–3 ms was waiting for a reason; a call that never
+//!   waits answers at once.
+//! - Requests: `get` says waiting only with a timeout, only if its lock was
+//!   contended (or fair waiters were ahead) at some point since it was made,
+//!   never once its grant was seen, and not long after its deadline. Its
+//!   answer is `ok` only if the lock was free for it at some point, an error
+//!   only if it was contended at some point and its timeout has passed; an
+//!   awaited request's answer matches the kernel's word on its open file.
+//! - Every lock resource's `file-lock.mode` and `file-lock.is-held`.
+//! - The open files of the process (`/proc/self/fd`): exactly the file
+//!   descriptors of the model, by number (no leak, nothing closed early, no
+//!   open file of the host's own).
+//! - The lock of each one's open file as the kernel reports it
+//!   (`/proc/self/fdinfo`): among the states the model allows. So a
+//!   cancelled wait never keeps a lock granted meanwhile (checked once the
+//!   cancellation has returned), a failed request leaves no lock behind, and
+//!   the host never holds a lock for nobody.
+//! - Independent native probes (a separate open file and
+//!   `fs4::FileExt::try_lock` / `try_lock_shared`, released at once): each
+//!   file free, shared-held or exclusive-held among the combinations of its
+//!   open files' allowed states; a probe never sees more locking than the
+//!   model allows. Files exist and have the length the model says (created
+//!   only when asked, truncated only once the lock is held).
+//! - Standing orders: a request waiting in the background at the front of
+//!   its line (default waiting, the only one in its file's line, its
+//!   deadline at least 50 ms away) whose lock is free for it is granted
+//!   within 1 s without anyone polling it.
+//! - The engine's threads (`/proc/self/task`, by name): at most one worker
+//!   per file with a request waiting in the background, plus one (an idle
+//!   worker ends after a few milliseconds), never more than the largest cap
+//!   of the case's instances, at most one interrupter (each within a 500 ms
+//!   settle); and none at all within 500 ms once every instance of a case
+//!   is dropped (the run reports the longest it took).
 //!
 //! Run it with `cargo test -p portalocker-host fuzz` (256 cases by default,
-//! a few seconds); a long run:
+//! about ten seconds); a long run:
 //!
 //! ```text
-//! PROPTEST_CASES=5000 cargo test -p portalocker-host fuzz -- --nocapture
+//! PROPTEST_CASES=3000 cargo test -p portalocker-host fuzz -- --nocapture
 //! ```
 //!
-//! Failures are not persisted (the failing case is printed, shrunk).
+//! Failures are not persisted (the failing case is printed, shrunk). The
+//! tests of this module run one at a time (the engine's threads and queues
+//! belong to the process).
 //!
-//! Findings, fixed: a wait for a free lock could wait forever behind a
-//! request queued for the same file that nobody polled any more, and a
-//! holder re-locking its own descriptor could line up behind a waiter that
-//! waited for it. `finding_unpolled_request_blocks_fair_waiters` and
-//! `finding_relock_waits_behind_queue` reproduce them, and the fuzzer now
-//! generates such waits too (`PORTALOCKER_FUZZ_STRICT=0` turns them into
-//! zero timeouts, as it did while the bugs were open).
+//! # Findings, fixed
+//!
+//! Each has a regression test in [`findings`]:
+//!
+//! - with the polling engine, a wait for a free lock could wait forever
+//!   behind a request queued for the same file that nobody polled any more;
+//!   now an unpolled request is served, and dropping it frees the line at
+//!   once (`unpolled_request_is_served_and_dropping_it_frees_the_line`);
+//! - a holder re-locking its own descriptor lined up behind a waiter that
+//!   waited for it (`finding_relock_waits_behind_queue`);
+//! - the interrupter thread slept until the deadline of the last alarm armed
+//!   (forever after a wait without timeout) although the alarm was disarmed
+//!   (`finding_interrupter_outlives_its_alarms`);
+//! - a converting request granted in the background gave its lock back when
+//!   dropped uncollected, but kept it when it had been awaited first
+//!   (`finding_converting_request_loses_background_grant_on_drop`);
+//! - an instance that held a lock through a request granted in the
+//!   background (not collected yet) lined up behind another instance's
+//!   waiter for that very lock
+//!   (`finding_holder_through_granted_request_queues_behind_waiter`);
+//! - a request that failed stopped the host counting its descriptor's lock
+//!   even when the guest had locked the descriptor again while the request
+//!   waited: the instance then lined up behind a waiter for its own lock
+//!   (`finding_failed_request_uncounts_relocked_descriptor`);
+//! - a lock taken through a `file-lock.file()` descriptor was no longer
+//!   counted once that descriptor was dropped, though the lock's open file
+//!   still held it, so `max_held_locks` could be exceeded
+//!   (`finding_lock_through_dropped_duplicate_is_uncounted`);
+//! - two requests on one descriptor waited for the same lock; the kernel
+//!   granted both (a grant is the open file's), and dropping the younger
+//!   uncollected gave the lock back, taking it from the older, which still
+//!   answered `ok` (`finding_dropped_request_takes_sibling_grant`).
+//!
+//! The fuzzer's stores allow blocking the current thread
+//! (`allow_blocking_current_thread`), so that the host's own file-system
+//! work (opening a lock file, truncating it once locked) is done when a call
+//! or a poll returns.
 //!
 //! # Layout
 //!
-//! - [`ops`]: the operations and their proptest strategies;
-//! - [`model`]: the model of `flock(2)`, open files and file contents;
+//! - [`ops`]: the operations, the instances' settings, and their proptest
+//!   strategies;
+//! - [`model`]: the model of `flock(2)`, open files and file contents, with
+//!   allowed states;
 //! - [`probe`]: what the kernel says (`/proc/self/fd`, `/proc/self/fdinfo`,
-//!   native probes), checked against the model;
+//!   native probes, the engine's threads);
 //! - [`instance`]: an instance, its resources, and how the fuzzer calls the
 //!   host;
 //! - [`world`]: the temporary directory, the instances and the model;
-//!   applying an operation (one method per operation, by interface) and
-//!   checking the answer.
+//!   applying an operation (one method per operation, by interface),
+//!   checking the answer, and checking and settling the model after it;
+//! - [`findings`]: the findings' regression tests.
 //!
-//! This module holds the proptest entry point and the findings' regression
-//! tests.
+//! This module holds the proptest entry point.
 
 #![cfg(target_os = "linux")]
 
@@ -106,6 +207,7 @@ macro_rules! ensure {
     };
 }
 
+mod findings;
 mod instance;
 mod model;
 mod ops;
@@ -118,11 +220,8 @@ use std::time::{Duration, Instant};
 
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 
-use self::instance::borrow;
-use self::ops::{Case, FILES, InstCfg, Op, Target, Timeout};
+use self::ops::{Case, FILES, Op};
 use self::world::World;
-use crate::bindings::portalocker::filelock as wit;
-use crate::bindings::portalocker::filelock::types::LockMode;
 
 /// The result of a check: a message saying what differs from the model.
 type Check = Result<(), String>;
@@ -130,12 +229,24 @@ type Check = Result<(), String>;
 /// Cases when `PROPTEST_CASES` is not set: a few seconds in the dev profile.
 const DEFAULT_CASES: u32 = 256;
 
+/// Held by every test of this module: the wait engine's threads and queues
+/// belong to the process, and the fuzzer counts the threads.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs `test` alone among this module's tests.
+fn serial<R>(test: impl FnOnce() -> R) -> R {
+    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    test()
+}
+
 /// What a run did, printed at its end.
 #[derive(Default)]
 struct Stats {
     cases: u64,
     ops: u64,
     outcomes: BTreeMap<String, u64>,
+    /// The longest the wait engine's threads took to end after a case.
+    threads_settled_in: Duration,
 }
 
 fn run_case(case: &Case, stats: &Mutex<Stats>) -> Result<(), TestCaseError> {
@@ -150,7 +261,8 @@ fn run_case(case: &Case, stats: &Mutex<Stats>) -> Result<(), TestCaseError> {
                 .verify()
                 .map_err(|e| format!("after op {i} {op:?}: {e}"))?;
         }
-        // Dropping every instance releases everything.
+        // Dropping every instance releases everything, and the wait
+        // engine's threads end.
         for inst in 0..world.instances.len() {
             world.current = "final drop-instance";
             let inst = u8::try_from(inst).expect("at most three instances");
@@ -165,7 +277,7 @@ fn run_case(case: &Case, stats: &Mutex<Stats>) -> Result<(), TestCaseError> {
                 "model: {name} still held after dropping all instances"
             );
         }
-        Ok::<(), String>(())
+        world.check_threads_end()
     })();
     let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
     s.cases += 1;
@@ -173,153 +285,43 @@ fn run_case(case: &Case, stats: &Mutex<Stats>) -> Result<(), TestCaseError> {
     for (what, n) in &world.outcomes {
         *s.outcomes.entry(what.clone()).or_default() += n;
     }
+    s.threads_settled_in = s.threads_settled_in.max(world.settled_in);
     drop(s);
     result.map_err(|e| TestCaseError::fail(format!("{e}\ntrace:\n{}", world.log.join("\n"))))
 }
 
 #[test]
-#[ignore = "the model predates the kernel-waiter engine: a pending request may now take its lock while nobody polls it"]
 fn fuzz_locks_against_model() {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_CASES);
-    let config = ProptestConfig {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 2000,
-        ..ProptestConfig::default()
-    };
-    let stats = Mutex::new(Stats::default());
-    let start = Instant::now();
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&ops::case(), |case| run_case(&case, &stats));
-    let s = stats.lock().unwrap_or_else(|e| e.into_inner());
-    eprintln!(
-        "fuzz: {} cases run ({} operations) in {:?}; outcomes:",
-        s.cases,
-        s.ops,
-        start.elapsed()
-    );
-    for (what, n) in &s.outcomes {
-        eprintln!("  {what}: {n}");
-    }
-    drop(s);
-    if let Err(err) = result {
-        panic!("{err}");
-    }
-}
-
-// Known findings, as reproductions (they failed until the host was fixed).
-
-/// Two fair instances, each with a descriptor of `a.lock`; instance 0 holds
-/// it in `held`.
-fn two_instances(held: LockMode) -> World {
-    let cfg = InstCfg {
-        fair: true,
-        read_only: false,
-        read_only_exclusive: false,
-    };
-    let case = Case {
-        instances: vec![cfg, cfg],
-        exist: [true, true],
-        ops: vec![
-            Op::Open {
-                inst: 0,
-                file: 0,
-                read_only: false,
-            },
-            Op::Open {
-                inst: 1,
-                file: 0,
-                read_only: false,
-            },
-            Op::TryLock {
-                inst: 0,
-                target: Target::Desc(0),
-                mode: held,
-            },
-        ],
-    };
-    let mut world = World::new(&case);
-    for op in &case.ops {
-        world.run(op).expect("set-up");
-    }
-    world
-}
-
-/// A request that was polled once while the lock was held, and is never
-/// polled again, keeps its place at the front of the file's fair queue (even
-/// after its own timeout passed): a fair `lock` without timeout on the then
-/// free file never returns (with a timeout it returns only at its
-/// deadline), and the file's sentinel keeps taking the free lock every
-/// 200 µs.
-#[test]
-#[ignore = "written for the polling engine: an unpolled request is now served by the queue"]
-fn finding_unpolled_request_blocks_fair_waiters() {
-    let mut world = two_instances(LockMode::Exclusive);
-    let ops = [
-        Op::RequestDesc {
-            inst: 1,
-            target: Target::Desc(0),
-            mode: LockMode::Exclusive,
-            timeout: Timeout::Ms(5),
-            poll: true,
-        },
-        Op::Unlock {
-            inst: 0,
-            target: Target::Desc(0),
-        },
-    ];
-    for op in &ops {
-        world.run(op).expect("set-up");
-    }
-    std::thread::sleep(Duration::from_millis(20));
-    let inst = &mut world.instances[0];
-    let fd = borrow(&inst.descs[0].res);
-    let mut v = inst.view();
-    let done = world.rt.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(1),
-            wit::descriptor_lock::Host::lock(&mut v, fd, LockMode::Exclusive, None),
-        )
-        .await
-    });
-    assert!(
-        done.is_ok(),
-        "lock without timeout on a free file still waits after 1 s"
-    );
-}
-
-/// A descriptor that holds a shared lock and calls `lock` again (the same
-/// mode, or exclusive), with any timeout but zero, while another waiter is
-/// queued for the file, lines up behind that waiter, which waits for the
-/// very lock the first holds: a deadlock that lasts until a timeout ends one
-/// of the waits (forever if neither has one). `flock(2)` returns at once.
-#[test]
-fn finding_relock_waits_behind_queue() {
-    let mut world = two_instances(LockMode::Shared);
-    let (a, b) = world.instances.split_at_mut(1);
-    let (holder, waiter) = (&mut a[0], &mut b[0]);
-    let (hfd, wfd) = (borrow(&holder.descs[0].res), borrow(&waiter.descs[0].res));
-    let mut hv = holder.view();
-    let mut wv = waiter.view();
-    let start = Instant::now();
-    let relocked = world.rt.block_on(async {
-        let wait =
-            wit::descriptor_lock::Host::lock(&mut wv, wfd, LockMode::Exclusive, Some(300_000_000));
-        let relock = async {
-            // Let the waiter line up first.
-            tokio::task::yield_now().await;
-            let res = wit::descriptor_lock::Host::lock(&mut hv, hfd, LockMode::Shared, None).await;
-            (res.is_ok(), start.elapsed())
+    serial(|| {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_CASES);
+        let config = ProptestConfig {
+            cases,
+            failure_persistence: None,
+            max_shrink_iters: 2000,
+            ..ProptestConfig::default()
         };
-        tokio::join!(wait, relock).1
+        let stats = Mutex::new(Stats::default());
+        let start = Instant::now();
+        let mut runner = TestRunner::new(config);
+        let result = runner.run(&ops::case(), |case| run_case(&case, &stats));
+        let s = stats.lock().unwrap_or_else(|e| e.into_inner());
+        eprintln!(
+            "fuzz: {} cases run ({} operations) in {:?}; engine threads ended within {:?} \
+             of a case's end; outcomes:",
+            s.cases,
+            s.ops,
+            start.elapsed(),
+            s.threads_settled_in
+        );
+        for (what, n) in &s.outcomes {
+            eprintln!("  {what}: {n}");
+        }
+        drop(s);
+        if let Err(err) = result {
+            panic!("{err}");
+        }
     });
-    assert!(relocked.0, "re-lock failed");
-    assert!(
-        relocked.1 < Duration::from_millis(100),
-        "re-locking a held shared lock took {:?} (until the other waiter timed out)",
-        relocked.1
-    );
 }

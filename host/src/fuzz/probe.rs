@@ -1,38 +1,23 @@
 //! What the kernel says, checked against the model: the open files of the
 //! process (`/proc/self/fd`), the `flock` lock of each open file description
-//! (`/proc/self/fdinfo`), and independent native probes of each file.
+//! (`/proc/self/fdinfo`), independent native probes of each file, and the
+//! wait engine's threads (`/proc/self/task`).
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use super::Check;
-use super::model::{Model, rank};
+use super::model::Model;
 use super::ops::FILES;
 use crate::bindings::portalocker::filelock::types::LockMode;
 
-/// How long a probe that sees more locking than the model is retried while
-/// a sentinel may hold the lock for an instant.
-const SETTLE: Duration = Duration::from_secs(1);
-
-/// What `/proc/self/fd` shows of one file.
-#[derive(Debug, Default)]
-struct FdScan {
-    /// The lock of each file descriptor opened by an instance or the host
-    /// (see [`rank`]), sorted.
-    held: Vec<u8>,
-    /// Sentinel file descriptors.
-    sentinels: usize,
-}
-
-/// Per file of `real` (the canonical paths of [`FILES`]): the file
-/// descriptors opened by instances or the host, and the sentinels'.
-/// Instances' files are opened with `O_NONBLOCK` (the host's path layer
-/// does that too); a sentinel's is not (see `wait/queue.rs`).
-fn scan_fds(real: &[PathBuf]) -> Vec<FdScan> {
-    let mut counts: Vec<FdScan> = (0..FILES.len()).map(|_| FdScan::default()).collect();
+/// Per file of `real` (the canonical paths of [`FILES`]): the process's file
+/// descriptors open on it, with the lock of each one's open file.
+fn scan_fds(real: &[PathBuf]) -> Vec<BTreeMap<i32, Option<LockMode>>> {
+    let mut found: Vec<BTreeMap<i32, Option<LockMode>>> = vec![BTreeMap::new(); real.len()];
     let Ok(entries) = fs::read_dir("/proc/self/fd") else {
-        return counts;
+        return found;
     };
     for entry in entries.flatten() {
         let Ok(target) = fs::read_link(entry.path()) else {
@@ -41,29 +26,22 @@ fn scan_fds(real: &[PathBuf]) -> Vec<FdScan> {
         let Some(file) = real.iter().position(|p| *p == target) else {
             continue;
         };
-        let name = entry.file_name();
-        let info = fs::read_to_string(format!("/proc/self/fdinfo/{}", name.to_string_lossy()))
-            .unwrap_or_default();
-        let flags = info
-            .lines()
-            .find_map(|l| l.strip_prefix("flags:"))
-            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
-            .unwrap_or(0);
-        if flags & libc::O_NONBLOCK as u32 != 0 {
-            counts[file].held.push(rank(fdinfo_lock(&info)));
-        } else {
-            counts[file].sentinels += 1;
+        let Some(raw) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        if let Ok(info) = fs::read_to_string(format!("/proc/self/fdinfo/{raw}")) {
+            found[file].insert(raw, fdinfo_lock(&info));
         }
     }
-    for scan in &mut counts {
-        scan.held.sort_unstable();
-    }
-    counts
+    found
 }
 
-/// Per file of `real`: whether a sentinel runs on it.
-pub(super) fn sentinels(real: &[PathBuf]) -> Vec<bool> {
-    scan_fds(real).iter().map(|s| s.sentinels > 0).collect()
+/// The file descriptors open on `path` now.
+pub(super) fn fds_on(path: &Path) -> Vec<i32> {
+    scan_fds(&[path.to_path_buf()])
+        .swap_remove(0)
+        .into_keys()
+        .collect()
 }
 
 /// The `flock` lock an fdinfo text shows for its open file.
@@ -101,50 +79,45 @@ fn native(path: &Path) -> Option<LockMode> {
     }
 }
 
-/// Open files: exactly the model's, each with the model's lock, plus at
-/// most one sentinel per file; a sentinel ends once its file is free and
-/// nobody waits (`registered`: per file, whether a request has a place
-/// among its waiters).
-pub(super) fn check_open_files(real: &[PathBuf], model: &Model, registered: &[bool]) -> Check {
-    let counts = scan_fds(real);
-    for (file, scan) in counts.iter().enumerate() {
-        let (open, sentinel) = (scan.held.len(), scan.sentinels);
-        let expected = model.expected_fds(file);
+/// Open files: exactly the model's file descriptors (no leak, nothing
+/// closed early, no open file of the host's own), and the lock of each one's
+/// open file among the states the model allows. Returns what the kernel
+/// showed per open file (the last of its descriptors read).
+pub(super) fn check_open_files(
+    real: &[PathBuf],
+    model: &Model,
+) -> Result<BTreeMap<usize, Option<LockMode>>, String> {
+    let found = scan_fds(real);
+    let mut seen = BTreeMap::new();
+    for (file, fds) in found.iter().enumerate() {
+        let expected: BTreeMap<i32, usize> = model
+            .open_fds(file)
+            .map(|(_, raw, ofd)| (raw, ofd))
+            .collect();
+        let got: Vec<i32> = fds.keys().copied().collect();
+        let want: Vec<i32> = expected.keys().copied().collect();
         ensure!(
-            open == expected,
-            "{}: {open} open file descriptors, model {expected}",
+            got == want,
+            "{}: open file descriptors {got:?}, model {want:?}",
             FILES[file]
         );
-        let want = model.fd_locks(file);
-        ensure!(
-            scan.held == want,
-            "{}: the open files' locks (0 none, 1 shared, 2 exclusive, one per fd) are {:?}, model {want:?}",
-            FILES[file],
-            scan.held
-        );
-        ensure!(
-            sentinel <= 1,
-            "{}: {sentinel} sentinel file descriptors",
-            FILES[file]
-        );
-        if sentinel > 0 && !registered[file] && model.state(file).is_none() {
-            let start = Instant::now();
-            while scan_fds(real)[file].sentinels > 0 {
-                ensure!(
-                    start.elapsed() < SETTLE,
-                    "{}: a sentinel still runs {SETTLE:?} after the file became free with no waiter",
-                    FILES[file]
-                );
-                std::thread::sleep(Duration::from_micros(200));
-            }
+        for (raw, lock) in fds {
+            let ofd = expected[raw];
+            let allowed = model.allowed(ofd);
+            ensure!(
+                allowed.has(*lock),
+                "{}: fd {raw} holds {lock:?}, model allows {allowed:?}",
+                FILES[file]
+            );
+            seen.insert(ofd, *lock);
         }
     }
-    Ok(())
+    Ok(seen)
 }
 
-/// Files: existence, length and lock state (native probes) as the model
-/// says. A probe that sees more locking than the model is retried for a
-/// while: only a sentinel's instant may explain it.
+/// Files: existence, length, and lock state (native probes) among what the
+/// model allows. A probe never sees more locking than the model allows:
+/// the host holds no lock for nobody.
 pub(super) fn check_files(real: &[PathBuf], model: &Model) -> Check {
     for (file, name) in FILES.iter().enumerate() {
         let state = model.files[file];
@@ -162,23 +135,31 @@ pub(super) fn check_files(real: &[PathBuf], model: &Model) -> Check {
             meta.len(),
             state.len
         );
-        let want = model.state(file);
-        let start = Instant::now();
-        loop {
-            let got = native(&real[file]);
-            if got == want {
-                break;
-            }
-            ensure!(
-                rank(got) > rank(want),
-                "{name}: native probe sees {got:?}, model {want:?}"
-            );
-            ensure!(
-                start.elapsed() < SETTLE,
-                "{name}: native probe sees {got:?} for {SETTLE:?}, model {want:?}"
-            );
-            std::thread::sleep(Duration::from_micros(200));
-        }
+        let allowed = model.probe_allowed(file);
+        let got = native(&real[file]);
+        ensure!(
+            allowed.has(got),
+            "{name}: native probe sees {got:?}, model allows {allowed:?}"
+        );
     }
     Ok(())
+}
+
+/// The wait engine's threads running in this process now: (workers blocking
+/// in the kernel for waiters, interrupters). Thread names are cut to 15
+/// bytes in `comm`.
+pub(super) fn engine_threads() -> (usize, usize) {
+    let (mut workers, mut interrupters) = (0, 0);
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return (0, 0);
+    };
+    for task in tasks.flatten() {
+        let comm = fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        match comm.trim_end() {
+            "portalocker-wai" => workers += 1,
+            "portalocker-int" => interrupters += 1,
+            _ => {}
+        }
+    }
+    (workers, interrupters)
 }

@@ -88,20 +88,31 @@ impl FileLock {
         Ok(())
     }
 
-    /// A new wasmtime-wasi descriptor sharing this lock's open file.
+    /// A new wasmtime-wasi descriptor of this lock's open file. Like a
+    /// descriptor the guest opens itself, it carries the permissions of the
+    /// directory the file was reached through (what the host's policy looks
+    /// at), and the open file's own access decides what it can do. It shares
+    /// the lock's `Arc<File>` (not a duplicate file descriptor), so that the
+    /// instance's usage, which counts locks per `Arc<File>`, counts a lock
+    /// taken through the descriptor for as long as the open file stays
+    /// open, whichever of the two handles is dropped first.
     fn descriptor(&self) -> Result<Descriptor, LockError> {
-        let file = self.file.try_clone().map_err(|err| file_error(&err))?;
-        let (perms, open_mode) = if self.write {
-            (FsPerms::ReadWrite, OpenMode::READ | OpenMode::WRITE)
+        // `filesystem::File::new` wraps a `File` of its own; the placeholder
+        // duplicate is closed at once, when the shared one replaces it.
+        let placeholder = self.file.try_clone().map_err(|err| file_error(&err))?;
+        let open_mode = if self.write {
+            OpenMode::READ | OpenMode::WRITE
         } else {
-            (FsPerms::ReadOnly, OpenMode::READ)
+            OpenMode::READ
         };
-        let file =
-            filesystem::File::new(file, perms, open_mode, self.allow_blocking_current_thread);
-        // The duplicate shares the lock of the open file (Unix) or handle
-        // (Windows) it duplicates: locking it again converts that lock.
-        sys::share_lock(&self.file, &file.file);
-        Ok(Descriptor::File(file))
+        let mut descriptor = filesystem::File::new(
+            placeholder,
+            self.dir_perms,
+            open_mode,
+            self.allow_blocking_current_thread,
+        );
+        descriptor.file = Arc::clone(&self.file);
+        Ok(Descriptor::File(descriptor))
     }
 }
 
@@ -209,6 +220,10 @@ impl HostFileLock for FileLockCtxView<'_> {
             Err(err) => {
                 if converting {
                     wait::release(&WholeFile::of(&file))?;
+                } else if current.usage.holds(&file) && sys::holds_flock(&file) != Some(true) {
+                    // A lock taken through a `file()` descriptor of this
+                    // open file, given up by the failed attempt.
+                    current.usage.released(&file);
                 }
                 Err(err.into())
             }

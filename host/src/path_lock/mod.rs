@@ -31,6 +31,7 @@ pub use self::file_lock::FileLock;
 pub use self::pending_file_lock::PendingFileLock;
 pub use self::reentrant_lock::ReentrantLock;
 pub use self::semaphore_slot::SemaphoreSlot;
+pub(crate) use self::temporary_lock::TemporaryFile;
 pub use self::temporary_lock::TemporaryLock;
 use crate::backend::whole_file::WholeFile;
 use crate::bindings::portalocker::filelock::path_lock;
@@ -47,27 +48,14 @@ pub(crate) struct OpenedFile {
     file: File,
     /// What the directory it was opened in allows.
     dir_perms: FsPerms,
-    /// Where the lock's bytes start (see [`OpenedFile::lock_from`]).
-    lock_from: u64,
-}
-
-impl OpenedFile {
-    /// The open file.
-    pub(crate) fn file(&self) -> &File {
-        &self.file
-    }
-
-    /// Takes the lock from byte `start` on, where a platform locks bytes
-    /// (Windows): what a PID file does, to keep its record readable.
-    pub(crate) fn lock_from(mut self, start: u64) -> OpenedFile {
-        self.lock_from = start;
-        self
-    }
 }
 
 /// Rejects option combinations that contradict each other.
 fn check_options(options: &LockOptions) -> Result<(), LockError> {
     if options.truncate && (!options.write || options.mode != LockMode::Exclusive) {
+        return Err(LockError::InvalidOptions);
+    }
+    if options.append && (!options.write || options.truncate) {
         return Err(LockError::InvalidOptions);
     }
     Ok(())
@@ -98,7 +86,7 @@ impl FileLockCtxView<'_> {
         options: &LockOptions,
     ) -> Result<impl Future<Output = Result<OpenedFile, LockError>> + Send + use<>, LockError> {
         check_options(options)?;
-        let modifies = options.write || options.create || options.truncate;
+        let modifies = options.write || options.create || options.truncate || options.append;
         if modifies && dir.perms.write_not_permitted() {
             return Err(LockError::NotPermitted);
         }
@@ -110,19 +98,31 @@ impl FileLockCtxView<'_> {
         let request = OpenRequest {
             create: options.create,
             write: options.write,
+            append: options.append,
         };
         let policy = Arc::clone(&self.ctx.policy);
         let dir_file = Arc::clone(&dir.dir);
         let dir_perms = dir.perms;
         Ok(self.ctx.blocking().run(move || {
             policy.admit_in_dir(&dir_file, &path)?;
-            let file = open::open_lock_file(&dir_file, &path, request)?;
-            // Symbolic links inside the directory may lead elsewhere in it.
-            policy.admit_file(&file)?;
+            let opened = open::open_lock_file(&dir_file, &path, request)?;
+            // Symbolic links inside the directory may lead elsewhere in it:
+            // the lock is judged by where the file really is, and a file
+            // this call created is removed again when it is refused.
+            if let Err(denied) = policy.admit_file(&opened.file) {
+                if opened.created
+                    && let Err(err) = open::remove_own(&dir_file, &path, &opened.file)
+                {
+                    tracing::warn!(
+                        ?err,
+                        "removing a lock file created for a denied lock failed"
+                    );
+                }
+                return Err(denied);
+            }
             Ok(OpenedFile {
-                file,
+                file: opened.file,
                 dir_perms,
-                lock_from: 0,
             })
         }))
     }
@@ -158,15 +158,11 @@ impl FileLockCtxView<'_> {
         let patience = Patience::from_timeout(options.timeout, self.ctx.policy.max_wait);
         move |opened: OpenedFile| {
             Box::pin(async move {
-                let OpenedFile {
-                    file,
-                    dir_perms,
-                    lock_from,
-                } = opened;
+                let OpenedFile { file, dir_perms } = opened;
                 let file = Arc::new(file);
                 let usage = Arc::clone(&budget.usage);
                 wait::acquire(
-                    &Arc::new(WholeFile::from(&file, lock_from)),
+                    &WholeFile::shared(&file),
                     options.mode,
                     patience,
                     policy,

@@ -4,6 +4,10 @@
 //! Acquiring waits on every slot at once with the ordinary wait future and
 //! takes the first slot that comes free; the other waits are dropped, so, as
 //! for every cancelled wait, they never take their slot afterwards.
+//!
+//! The slot files are named as portalocker names them (by default
+//! `{name}.{number:02d}.lock`, see [`SlotPattern`]), so a guest's semaphore
+//! and portalocker's `BoundedSemaphore` of the same name share their slots.
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
@@ -58,25 +62,125 @@ async fn first_free(mut waits: Vec<Option<SlotWait>>) -> Result<(u32, FileLock),
     .await
 }
 
-impl HostSemaphoreSlot for FileLockCtxView<'_> {
-    /// Takes the first free slot of semaphore `name` in `dir`.
-    async fn acquire(
+/// portalocker's default slot file pattern.
+const DEFAULT_PATTERN: &str = "{name}.{number:02d}.lock";
+
+/// One piece of a slot file pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    /// Text as it is.
+    Text(String),
+    /// The semaphore's name (its last path component).
+    Name,
+    /// The slot number, zero-padded to this many digits.
+    Number(usize),
+}
+
+/// A slot file pattern: the subset of Python's format strings that
+/// portalocker's `filename_pattern` uses (`{name}`, `{number}`,
+/// `{number:d}`, `{number:0Nd}`, `{{`, `}}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SlotPattern(Vec<Piece>);
+
+impl SlotPattern {
+    /// Parses `pattern`; `invalid-options` for anything but the subset, or
+    /// a pattern without the slot number.
+    fn parse(pattern: &str) -> Result<SlotPattern, LockError> {
+        let mut pieces = Vec::new();
+        let mut text = String::new();
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.as_str().starts_with('{') => {
+                    chars.next();
+                    text.push('{');
+                }
+                '}' if chars.as_str().starts_with('}') => {
+                    chars.next();
+                    text.push('}');
+                }
+                '{' => {
+                    let rest = chars.as_str();
+                    let end = rest.find('}').ok_or(LockError::InvalidOptions)?;
+                    let field = &rest[..end];
+                    chars = rest[end + 1..].chars();
+                    pieces.push(Piece::Text(std::mem::take(&mut text)));
+                    pieces.push(Self::field(field)?);
+                }
+                '}' | '\0' => return Err(LockError::InvalidOptions),
+                c => text.push(c),
+            }
+        }
+        pieces.push(Piece::Text(text));
+        if !pieces.iter().any(|piece| matches!(piece, Piece::Number(_))) {
+            return Err(LockError::InvalidOptions);
+        }
+        Ok(SlotPattern(pieces))
+    }
+
+    /// One replacement field: `name`, `number` (or `number:d`) or
+    /// `number:0Nd`.
+    fn field(field: &str) -> Result<Piece, LockError> {
+        match field {
+            "name" => Ok(Piece::Name),
+            "number" | "number:d" => Ok(Piece::Number(0)),
+            _ => {
+                let width = field
+                    .strip_prefix("number:0")
+                    .and_then(|spec| spec.strip_suffix('d'))
+                    .filter(|width| width.len() == 1)
+                    .and_then(|width| width.parse::<usize>().ok())
+                    .filter(|&width| width >= 1)
+                    .ok_or(LockError::InvalidOptions)?;
+                Ok(Piece::Number(width))
+            }
+        }
+    }
+
+    /// The path of slot `number` of the semaphore `name` (a guest path):
+    /// the pattern, filled in, in `name`'s directory.
+    fn slot_path(&self, name: &str, number: u32) -> Result<String, LockError> {
+        let relative = crate::open::check_relative(name)?;
+        let base = relative
+            .file_name()
+            .and_then(|base| base.to_str())
+            .ok_or(LockError::BadPath)?;
+        let mut file = String::new();
+        for piece in &self.0 {
+            match piece {
+                Piece::Text(text) => file.push_str(text),
+                Piece::Name => file.push_str(base),
+                Piece::Number(width) => file.push_str(&format!("{number:0width$}")),
+            }
+        }
+        let path = relative.with_file_name(file);
+        Ok(path.to_str().ok_or(LockError::BadPath)?.to_owned())
+    }
+}
+
+impl FileLockCtxView<'_> {
+    /// Takes the first free slot of semaphore `name` in `dir`, its slot
+    /// files named by `pattern`.
+    async fn acquire_slot(
         &mut self,
         dir: Resource<Descriptor>,
         name: String,
+        pattern: &str,
         slots: u32,
         mut options: LockOptions,
     ) -> Result<Resource<SemaphoreSlot>, LockFailure> {
         let dir = self.directory(&dir)?.clone();
-        if slots == 0 || options.truncate {
+        if slots == 0 || options.truncate || options.append {
             return Err(LockError::InvalidOptions.into());
         }
+        let pattern = SlotPattern::parse(pattern)?;
         options.mode = LockMode::Exclusive;
         options.create = true;
         options.write = true;
         let mut waits = Vec::new();
         for slot in 0..slots {
-            let lock = self.open_and_lock(&dir, &format!("{name}.{slot}.lock"), options)?;
+            let path = pattern.slot_path(&name, slot)?;
+            let lock = self.open_and_lock(&dir, &path, options)?;
             // Every slot is waited for at once: none may block the thread.
             let wait: SlotWait = Box::pin(wait::never_blocking(lock));
             waits.push(Some(wait));
@@ -86,6 +190,34 @@ impl HostSemaphoreSlot for FileLockCtxView<'_> {
             slot,
             held: Some(lock),
         })?)
+    }
+}
+
+impl HostSemaphoreSlot for FileLockCtxView<'_> {
+    /// Takes the first free slot of semaphore `name` in `dir`, with
+    /// portalocker's default slot file names.
+    async fn acquire(
+        &mut self,
+        dir: Resource<Descriptor>,
+        name: String,
+        slots: u32,
+        options: LockOptions,
+    ) -> Result<Resource<SemaphoreSlot>, LockFailure> {
+        self.acquire_slot(dir, name, DEFAULT_PATTERN, slots, options)
+            .await
+    }
+
+    /// Takes the first free slot of semaphore `name` in `dir`, its slot
+    /// files named by `pattern`.
+    async fn acquire_with_pattern(
+        &mut self,
+        dir: Resource<Descriptor>,
+        name: String,
+        pattern: String,
+        slots: u32,
+        options: LockOptions,
+    ) -> Result<Resource<SemaphoreSlot>, LockFailure> {
+        self.acquire_slot(dir, name, &pattern, slots, options).await
     }
 
     async fn slot(&mut self, slot: Resource<SemaphoreSlot>) -> wasmtime::Result<u32> {
@@ -100,5 +232,66 @@ impl HostSemaphoreSlot for FileLockCtxView<'_> {
     async fn drop(&mut self, slot: Resource<SemaphoreSlot>) -> wasmtime::Result<()> {
         self.table.delete(slot)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(pattern: &str, name: &str, number: u32) -> Result<String, LockError> {
+        SlotPattern::parse(pattern)?.slot_path(name, number)
+    }
+
+    #[test]
+    fn the_default_names_slots_as_portalocker_does() {
+        assert_eq!(slot(DEFAULT_PATTERN, "sem", 0).unwrap(), "sem.00.lock");
+        assert_eq!(slot(DEFAULT_PATTERN, "sem", 7).unwrap(), "sem.07.lock");
+        assert_eq!(slot(DEFAULT_PATTERN, "sem", 123).unwrap(), "sem.123.lock");
+        assert_eq!(
+            slot(DEFAULT_PATTERN, "locks/jobs", 1).unwrap(),
+            "locks/jobs.01.lock"
+        );
+    }
+
+    #[test]
+    fn patterns_are_python_format_strings() {
+        assert_eq!(slot("{number}-{name}", "a/b", 3).unwrap(), "a/3-b");
+        assert_eq!(slot("{{{name}}}.{number:04d}", "x", 5).unwrap(), "{x}.0005");
+        assert_eq!(slot("slot{number:d}", "x", 12).unwrap(), "slot12");
+        assert_eq!(slot("slot{number:01d}", "x", 12).unwrap(), "slot12");
+    }
+
+    #[test]
+    fn patterns_outside_the_subset_are_invalid() {
+        for bad in [
+            "{name}.lock",
+            "{number",
+            "number}",
+            "{other}.{number}",
+            "{number:2d}",
+            "{number:00d}",
+            "{number:010d}",
+            "{number!r}",
+            "{0}",
+            "a\0{number}",
+        ] {
+            assert!(
+                matches!(SlotPattern::parse(bad), Err(LockError::InvalidOptions)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_follow_the_sandbox_rules() {
+        assert!(matches!(
+            slot(DEFAULT_PATTERN, "/abs", 0),
+            Err(LockError::BadPath)
+        ));
+        assert!(matches!(
+            slot(DEFAULT_PATTERN, "../up", 0),
+            Err(LockError::BadPath)
+        ));
     }
 }

@@ -1,14 +1,21 @@
 //! The resource `temporary-lock`: portalocker's `TemporaryFileLock`, a lock
 //! file that exists only while it is held.
 //!
-//! The protocol that keeps it safe with many contenders: a holder removes the
-//! file *while still holding the lock*; a waiter that then gets the lock on
-//! the removed file finds, on checking, that the path no longer names the
-//! file it locked (or names a newer one), lets go and starts over. So a lock
-//! is only ever held on the file the path names.
+//! The protocol that keeps it safe with many contenders (portalocker's, so
+//! each excludes the other): a holder removes the file *while still holding
+//! the lock*; a waiter that then gets the lock on the removed file finds, on
+//! checking, that the path no longer names the file it locked (or names a
+//! newer one), lets go and starts over. So a lock is only ever held on the
+//! file the path names.
+//!
+//! A release removes the file only if the path still names the file held
+//! (see [`open::remove_own`]): a file somebody else created at the path
+//! after a cleanup job removed ours, or moved over the path, belongs to
+//! whoever holds it now. The PID-file lock takes its sidecar lock file the
+//! same way ([`TemporaryFile`]).
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,68 +34,89 @@ use crate::sys;
 /// before giving up with `io`.
 const MAX_ROUNDS: u32 = 10_000;
 
-/// The host side of WIT `temporary-lock`.
-pub struct TemporaryLock {
-    dir: filesystem::Dir,
+/// A held lock on a lock file that is removed on release: what a
+/// `temporary-lock` holds, and the sidecar of a PID-file lock.
+#[derive(Debug)]
+pub(crate) struct TemporaryFile {
+    dir: Arc<File>,
     path: PathBuf,
-    held: Option<FileLock>,
+    lock: FileLock,
 }
 
-impl TemporaryLock {
-    /// The release of this lock, to run where blocking work runs: `None`
-    /// when it is released already.
-    fn take_release(&mut self) -> Option<Release> {
-        Some(Release {
-            dir: Arc::clone(&self.dir.dir),
-            path: self.path.clone(),
-            lock: self.held.take()?,
-        })
+impl TemporaryFile {
+    /// The held lock.
+    pub(crate) fn lock(&self) -> &FileLock {
+        &self.lock
     }
+
+    /// The directory the lock file is in.
+    pub(crate) fn dir(&self) -> &Arc<File> {
+        &self.dir
+    }
+
+    /// Removes `also` (other files of the lock, in the same directory) and
+    /// then the lock file, while still holding the lock, but only if the
+    /// lock file's path still names the file held; then unlocks. Files
+    /// already gone are no error.
+    pub(crate) fn release(self, also: &[&Path]) -> Result<(), LockError> {
+        let removed = self.remove(also);
+        drop(self.lock);
+        removed
+    }
+
+    fn remove(&self, also: &[&Path]) -> Result<(), LockError> {
+        if !sys::names(&self.dir, &self.path, self.lock.open_file()) {
+            tracing::warn!(
+                path = %self.path.display(),
+                "not removing a temporary lock file: it no longer is the file this lock holds"
+            );
+            return Ok(());
+        }
+        for path in also {
+            match cap_primitives::fs::remove_file(&self.dir, path) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(file_error(&err));
+                }
+                _ => {}
+            }
+        }
+        open::remove_own(&self.dir, &self.path, self.lock.open_file())
+            .map(drop)
+            .map_err(|err| file_error(&err))
+    }
+}
+
+/// The host side of WIT `temporary-lock`.
+pub struct TemporaryLock {
+    held: Option<TemporaryFile>,
 }
 
 impl Drop for TemporaryLock {
     fn drop(&mut self) {
-        if let Some(release) = self.take_release()
-            && let Err(err) = release.run()
+        if let Some(held) = self.held.take()
+            && let Err(err) = held.release(&[])
         {
             tracing::warn!(?err, "removing a temporary lock file failed");
         }
     }
 }
 
-/// A held temporary lock taken out of its resource, to be released.
-struct Release {
-    dir: Arc<File>,
-    path: PathBuf,
-    lock: FileLock,
-}
-
-impl Release {
-    /// Removes the lock file while still holding it, then unlocks.
-    fn run(self) -> Result<(), LockError> {
-        let removed = cap_primitives::fs::remove_file(&self.dir, &self.path);
-        drop(self.lock);
-        match removed {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(file_error(&err)),
-            _ => Ok(()),
-        }
-    }
-}
-
-impl HostTemporaryLock for FileLockCtxView<'_> {
-    async fn acquire(
+impl FileLockCtxView<'_> {
+    /// Creates (if needed) and locks `path` inside `dir` as `options` say,
+    /// until the lock is held on the file the path names; the timeout covers
+    /// all the attempts.
+    pub(crate) async fn lock_temporary_file(
         &mut self,
-        dir: Resource<Descriptor>,
-        path: String,
+        dir: &filesystem::Dir,
+        path: &str,
         mut options: LockOptions,
-    ) -> Result<Resource<TemporaryLock>, LockFailure> {
-        let dir = self.directory(&dir)?.clone();
-        if options.truncate {
-            return Err(LockError::InvalidOptions.into());
+    ) -> Result<TemporaryFile, LockError> {
+        if options.truncate || options.append {
+            return Err(LockError::InvalidOptions);
         }
         options.create = true;
         options.write = true;
-        let relative = open::check_relative(&path)?.to_path_buf();
+        let relative = open::check_relative(path)?.to_path_buf();
         let deadline = options
             .timeout
             .filter(|&ns| ns > 0)
@@ -97,28 +125,50 @@ impl HostTemporaryLock for FileLockCtxView<'_> {
             if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(LockError::TimedOut.into());
+                    return Err(LockError::TimedOut);
                 }
                 options.timeout = Some(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
             }
-            let lock = self.open_and_lock(&dir, &path, options)?.await?;
-            if sys::names(&dir.dir, &relative, lock.open_file()) {
-                let temporary = TemporaryLock {
-                    dir,
+            let lock = self.open_and_lock(dir, path, options)?.await?;
+            let (dir_file, named) = (Arc::clone(&dir.dir), relative.clone());
+            let file = lock.shared_file();
+            let still_named = self
+                .ctx
+                .blocking()
+                .run(move || sys::names(&dir_file, &named, &file))
+                .await;
+            if still_named {
+                return Ok(TemporaryFile {
+                    dir: Arc::clone(&dir.dir),
                     path: relative,
-                    held: Some(lock),
-                };
-                return Ok(self.table.push(temporary)?);
+                    lock,
+                });
             }
             // The holder before us removed the file: ours is gone. Start over.
         }
-        Err(open_error(&std::io::Error::other("the lock file kept being replaced")).into())
+        Err(open_error(&std::io::Error::other(
+            "the lock file kept being replaced",
+        )))
+    }
+}
+
+impl HostTemporaryLock for FileLockCtxView<'_> {
+    async fn acquire(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+        options: LockOptions,
+    ) -> Result<Resource<TemporaryLock>, LockFailure> {
+        let dir = self.directory(&dir)?.clone();
+        let held = self.lock_temporary_file(&dir, &path, options).await?;
+        Ok(self.table.push(TemporaryLock { held: Some(held) })?)
     }
 
-    /// Removes the lock file while still holding it, then unlocks.
+    /// Removes the lock file, if it is still the one held, while still
+    /// holding it; then unlocks.
     async fn release(&mut self, lock: Resource<TemporaryLock>) -> Result<(), LockFailure> {
-        if let Some(release) = self.table.get_mut(&lock)?.take_release() {
-            self.ctx.blocking().run(move || release.run()).await?;
+        if let Some(held) = self.table.get_mut(&lock)?.held.take() {
+            self.ctx.blocking().run(move || held.release(&[])).await?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ mod ranges;
 mod usage;
 
 pub(crate) use self::ranges::RangeReservation;
-pub(crate) use self::usage::{Usage, WaitBudget, WaitSlot};
+pub(crate) use self::usage::{NamedRoom, Usage, WaitBudget, WaitSlot};
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
-//! What one instance uses now: the locks it holds (whole files and byte
-//! ranges) and the waits it has in progress, counted against the limits of
+//! What one instance uses now: the locks it holds (whole files, byte
+//! ranges and named locks) and the waits it has in progress, counted against the limits of
 //! its [`LockPolicy`](super::LockPolicy).
 
 use std::fs::File;
@@ -31,13 +31,31 @@ pub(super) struct Held {
     files: Vec<Weak<File>>,
     /// The byte ranges held through `range-lock`.
     pub(super) ranges: RangeHoldings,
+    /// The named locks held through `named-lock` (dead entries are rooms
+    /// given back).
+    named: Vec<Weak<NamedEntry>>,
+}
+
+/// A named lock's entry among the locks its instance holds.
+#[derive(Debug)]
+struct NamedEntry {
+    /// The file-lock key of the lock, when the file-lock engine waits for it
+    /// (a namespace on a local directory).
+    key: Option<LockKey>,
+}
+
+/// A named lock's place among the locks its instance holds (see
+/// [`Usage::take_named_room`]); dropping it gives the place back.
+#[derive(Debug)]
+pub(crate) struct NamedRoom {
+    _entry: Arc<NamedEntry>,
 }
 
 impl Held {
-    /// The locks held now, each byte range counting once, plus the room
-    /// reserved by range locks being taken.
+    /// The locks held now, each byte range and each named lock counting
+    /// once, plus the room reserved by range locks being taken.
     pub(super) fn count(&self) -> usize {
-        self.files.len() + self.ranges.count()
+        self.files.len() + self.ranges.count() + self.named.len()
     }
 
     /// Fails with `limit-reached(held-locks)` if `growth` more locks would
@@ -59,6 +77,7 @@ impl Usage {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         held.files.retain(|weak| weak.strong_count() > 0);
         held.ranges.prune();
+        held.named.retain(|weak| weak.strong_count() > 0);
         held
     }
 
@@ -90,17 +109,44 @@ impl Usage {
         Ok(())
     }
 
+    /// Counts a named lock now held, checking `max` and counting in one
+    /// step; `key` is its file-lock key, if it has one. Dropping the room
+    /// gives it back.
+    pub(crate) fn take_named_room(
+        &self,
+        max: Option<usize>,
+        key: Option<LockKey>,
+    ) -> Result<NamedRoom, LockError> {
+        let mut held = self.held();
+        held.check(1, max)?;
+        let entry = Arc::new(NamedEntry { key });
+        held.named.push(Arc::downgrade(&entry));
+        Ok(NamedRoom { _entry: entry })
+    }
+
     /// Whether the instance holds a whole-file lock through `file`.
     pub(crate) fn holds(&self, file: &Arc<File>) -> bool {
         contains(&self.held().files, file)
     }
 
     /// Whether the instance holds a lock under `key`, through any of its
-    /// open files: a whole-file lock on the file, or a byte range of it.
+    /// open files (a whole-file lock on the file, or a byte range of it) or
+    /// named locks (the lock file of a name in a local namespace).
     pub(crate) fn holds_key(&self, key: LockKey) -> bool {
-        let files: Vec<Arc<File>> = match key {
-            LockKey::File(_) => self.held().files.iter().filter_map(Weak::upgrade).collect(),
-            LockKey::Ranges(_) => self.held().ranges.files(),
+        let files: Vec<Arc<File>> = {
+            let held = self.held();
+            let named = held
+                .named
+                .iter()
+                .filter_map(Weak::upgrade)
+                .any(|entry| entry.key == Some(key));
+            if named {
+                return true;
+            }
+            match key {
+                LockKey::File(_) => held.files.iter().filter_map(Weak::upgrade).collect(),
+                LockKey::Ranges(_) => held.ranges.files(),
+            }
         };
         files.iter().any(|file| match key {
             LockKey::File(_) => FileId::of(file).map(LockKey::File) == Some(key),

@@ -42,6 +42,25 @@ pub(crate) fn names(dir: &File, path: &Path, file: &File) -> bool {
     named.dev() == held.dev && named.ino() == held.ino
 }
 
+/// Flushes the directory `path` inside `dir` (`.` for `dir` itself) to
+/// disk, so that a name just created or renamed in it survives a crash. The
+/// directory is opened for reading for that (`fsync` refuses the `O_PATH`
+/// descriptors preopens often are).
+pub(crate) fn sync_dir(dir: &File, path: &Path) -> io::Result<()> {
+    let mut options = OpenOptions::new();
+    options
+        .read(true)
+        ._cap_fs_ext_maybe_dir(true)
+        .custom_flags(libc::O_DIRECTORY);
+    cap_primitives::fs::open(dir, path, &options)?.sync_all()
+}
+
+/// Whether `err` says that no file descriptor is left: the process's
+/// (`EMFILE`) or the system's (`ENFILE`).
+pub(crate) fn too_many_files(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
 /// Opens FIFOs and devices without waiting for a peer, and never makes a
 /// terminal the host's controlling terminal. For regular files these flags
 /// change nothing.
@@ -91,10 +110,6 @@ pub(crate) fn try_lock_file(file: &Arc<File>, mode: LockMode, _start: u64) -> io
 pub(crate) fn unlock_file(file: &Arc<File>) -> io::Result<()> {
     fs4::FileExt::unlock(&**file)
 }
-
-/// Nothing to do: a duplicated descriptor shares its open file's `flock`
-/// lock by itself.
-pub(crate) fn share_lock(_original: &Arc<File>, _duplicate: &Arc<File>) {}
 
 /// What a lock call that may block came back with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,5 +238,58 @@ mod signals {
         unsafe {
             libc::pthread_kill(thread.0, signal);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    use super::*;
+    use crate::open::{self, OpenRequest};
+
+    /// The open file's status flags, as `fcntl(F_GETFL)` reports them.
+    fn status_flags(file: &File) -> libc::c_int {
+        // SAFETY: `file` is open for the whole call.
+        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) }
+    }
+
+    #[test]
+    fn append_opens_with_o_append_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = File::open(dir.path()).unwrap();
+        for append in [true, false] {
+            let request = OpenRequest {
+                create: true,
+                write: true,
+                append,
+            };
+            let opened = open::open_lock_file(&dir, Path::new("a.log"), request).unwrap();
+            let flags = status_flags(&opened.file);
+            assert_eq!(flags & libc::O_APPEND != 0, append, "{flags:o}");
+            assert_eq!(flags & libc::O_ACCMODE, libc::O_RDWR, "{flags:o}");
+        }
+    }
+
+    #[test]
+    fn only_a_file_the_open_created_counts_as_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = File::open(dir.path()).unwrap();
+        let request = OpenRequest {
+            create: true,
+            write: true,
+            append: false,
+        };
+        let first = open::open_lock_file(&dir, Path::new("x.lock"), request).unwrap();
+        assert!(first.created);
+        let second = open::open_lock_file(&dir, Path::new("x.lock"), request).unwrap();
+        assert!(!second.created);
+        // Removed only while the path names the file: not after a swap.
+        cap_primitives::fs::remove_file(&dir, Path::new("x.lock")).unwrap();
+        let third = open::open_lock_file(&dir, Path::new("x.lock"), request).unwrap();
+        assert!(third.created);
+        assert!(!open::remove_own(&dir, Path::new("x.lock"), &first.file).unwrap());
+        assert!(open::remove_own(&dir, Path::new("x.lock"), &third.file).unwrap());
+        assert!(!open::remove_own(&dir, Path::new("x.lock"), &third.file).unwrap());
     }
 }

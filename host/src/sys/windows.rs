@@ -93,6 +93,17 @@ pub(crate) fn names(dir: &File, path: &Path, file: &File) -> bool {
     }
 }
 
+/// Directories are not flushed on Windows (NTFS journals its metadata, and
+/// flushing needs a directory handle opened for writing).
+pub(crate) fn sync_dir(_dir: &File, _path: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// Whether `err` is `ERROR_TOO_MANY_OPEN_FILES`.
+pub(crate) fn too_many_files(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(4)
+}
+
 /// Opens on Windows never wait for a peer: nothing to add.
 pub(crate) fn never_block(_options: &mut OpenOptions) {}
 
@@ -107,8 +118,8 @@ pub(crate) fn is_regular(file: &File) -> bool {
 }
 
 /// The lock each open file holds, by the address of its `Arc` (which the
-/// `Weak` keeps from being reused). Duplicates of one handle share one lock,
-/// and so one slot ([`share_lock`]).
+/// `Weak` keeps from being reused). A descriptor `file-lock.file()` hands
+/// out shares its lock's `Arc`, and so its slot.
 static HELD: LazyLock<Mutex<Held>> = LazyLock::new(Default::default);
 
 /// What one open file holds: its mode, and the first byte of its region.
@@ -160,16 +171,6 @@ fn held() -> MutexGuard<'static, Held> {
 
 fn lock_slot(slot: &Slot) -> MutexGuard<'_, Option<WholeLock>> {
     slot.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Makes `duplicate`, a duplicate of `original`'s handle (`try_clone`),
-/// share its lock record: Windows keeps one lock for both, as Unix keeps one
-/// `flock` lock for duplicated descriptors.
-pub(crate) fn share_lock(original: &Arc<File>, duplicate: &Arc<File>) {
-    let mut held = held();
-    let slot = held.slot(original);
-    held.files
-        .insert(key(duplicate), (Arc::downgrade(duplicate), slot));
 }
 
 /// The `OVERLAPPED` that carries a region's first byte.

@@ -461,37 +461,3 @@ fn a_pid_file_s_lock_leaves_its_record_free_and_excludes_whole_file_lockers() {
     lock.unlock().unwrap();
     assert!(other_can_lock(&path), "the unlock left a lock behind");
 }
-
-#[test]
-fn a_duplicated_handle_shares_its_original_s_lock() {
-    use crate::backend::whole_file::WholeFile;
-    use crate::backend::{Attempt, Lockable};
-    use crate::bindings::portalocker::filelock::types::LockMode;
-
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("x.lock");
-    let original = std::sync::Arc::new(open(&path));
-    let duplicate = std::sync::Arc::new(original.try_clone().unwrap());
-    super::share_lock(&original, &duplicate);
-    let (original, duplicate) = (WholeFile::of(&original), WholeFile::of(&duplicate));
-    assert_eq!(
-        original.try_lock(LockMode::Exclusive).unwrap(),
-        Attempt::Acquired
-    );
-    assert_eq!(
-        duplicate.try_lock(LockMode::Exclusive).unwrap(),
-        Attempt::Acquired,
-        "the duplicate's lock in the held mode"
-    );
-    assert_eq!(
-        duplicate.try_lock(LockMode::Shared).unwrap(),
-        Attempt::Acquired,
-        "a downgrade through the duplicate"
-    );
-    assert!(!other_can_lock(&path));
-    duplicate.unlock().unwrap();
-    assert!(other_can_lock(&path), "one unlock ends the shared lock");
-    original
-        .unlock()
-        .expect("unlocking what the duplicate released");
-}

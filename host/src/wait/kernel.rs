@@ -9,7 +9,9 @@
 //!   just before the thread enters the system call (and so interrupts
 //!   nothing) is followed by another. The thread disarms before it leaves
 //!   the blocking section, so a signal never reaches a thread that has moved
-//!   on. The interrupter ends when it has had no alarm for [`IDLE`].
+//!   on. The interrupter ends when it has had no alarm for [`IDLE`] (it
+//!   sleeps at most that long at a time, so a disarmed alarm never keeps
+//!   it alive).
 //! - **Workers.** A waiter that is not allowed to block its own thread (the
 //!   async linker, and requests) has a *worker* thread block for it. Workers
 //!   are pooled: an idle worker takes the next job, and ends after [`IDLE`]
@@ -68,6 +70,10 @@ impl Interrupter {
 
     /// The interrupter thread: sends what is due, sleeps until the next due
     /// time, and ends when it has had nothing to do for [`IDLE`].
+    ///
+    /// Disarming an alarm does not wake it (that would cost every wait a
+    /// wake-up of this thread): it sleeps at most [`IDLE`] at a time, so
+    /// that it notices within that long when the last alarm is gone.
     fn run(&self) {
         let mut alarms = self.lock();
         loop {
@@ -87,7 +93,7 @@ impl Interrupter {
             }
             alarms = match next {
                 Some(next) => {
-                    let wait = next.saturating_duration_since(Instant::now());
+                    let wait = next.saturating_duration_since(Instant::now()).min(IDLE);
                     self.changed
                         .wait_timeout(alarms, wait)
                         .unwrap_or_else(|e| e.into_inner())
@@ -105,7 +111,12 @@ impl Interrupter {
                     }
                     alarms
                 }
-                None => self.changed.wait(alarms).unwrap_or_else(|e| e.into_inner()),
+                None => {
+                    self.changed
+                        .wait_timeout(alarms, IDLE)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
             };
         }
     }

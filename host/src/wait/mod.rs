@@ -4,8 +4,12 @@
 //! # Design
 //!
 //! The engine is generic over the lock it waits for (the
-//! [`crate::backend::Lockable`] seam): whole files and byte ranges of a
-//! file. A call first tries once without waiting. If the lock is held
+//! [`crate::backend::Lockable`] seam): whole files (which includes the
+//! lock files of named locks in a local namespace) and byte ranges of a
+//! file. (Named locks on a network service wait in [`crate::named_lock`]'s
+//! engine, built from this one's pieces: `Patience`, the pending-wait
+//! budget, `sleep`'s timers; see its docs for what differs and why.) A call
+//! first tries once without waiting. If the lock is held
 //! elsewhere, the waiter lines up in this host's queue for the lock (the
 //! private `queue` module), and the front of the queue waits **in the
 //! kernel, on the guest's own lock**: for a whole file, `flock(2)` without
@@ -53,10 +57,11 @@
 //! - **Fairness.** Fair waiters of this host are served first-come-first-
 //!   served (see [`WaitPolicy::fair`]); a waiter whose instance already
 //!   holds the same lock (a second shared lock on a separate open file,
-//!   say) and a holder converting its own lock try at once instead, as
-//!   `flock` itself would let them, so they never wait on a waiter that
-//!   waits for them. Between this host and other processes the kernel
-//!   decides.
+//!   say, or a lock the kernel granted one of its requests that nobody
+//!   polled since) and a holder converting its own lock try at once
+//!   instead, as `flock` itself would let them, so they never wait on a
+//!   waiter that waits for them. Between this host and other processes the
+//!   kernel decides.
 //!
 //! (An epoch deadline does not end a pending host call: wasmtime checks
 //! epochs only while wasm runs. [`crate::FileLockCtxBuilder::max_wait`] bounds
@@ -127,6 +132,41 @@ pub(crate) fn blocking_this_thread<R>(f: impl FnOnce() -> R) -> R {
     let result = f();
     MAY_BLOCK.set(before);
     result
+}
+
+thread_local! {
+    /// Whether a wait dropped on this thread keeps a lock the kernel granted
+    /// it before the drop (see [`keeping_granted`]).
+    static KEEP_GRANTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f`, which drops a wait future, so that a lock the kernel granted
+/// the wait before (while nobody polled it) stays held instead of being
+/// given back: what a request that repeats or converts its open file's lock
+/// does when it is dropped uncollected, as it does with a lock it was
+/// polled into taking. A lock granted while the drop runs is still given
+/// back (a cancelled wait never keeps a lock granted meanwhile).
+pub(crate) fn keeping_granted<R>(f: impl FnOnce() -> R) -> R {
+    let before = KEEP_GRANTED.replace(true);
+    let result = f();
+    KEEP_GRANTED.set(before);
+    result
+}
+
+/// Whether a wait on the open file `target` was granted its lock while its
+/// owner was away and has not taken it yet: the open file holds the lock
+/// for that wait, so nobody else on the same open file may give it back.
+pub(crate) fn granted_to_a_wait<L: Lockable + 'static>(target: &Arc<L>) -> bool {
+    let target: Arc<dyn Lockable> = Arc::clone(target) as Arc<dyn Lockable>;
+    target
+        .key()
+        .is_some_and(|key| queue::granted_on(key, &target))
+}
+
+/// Whether a wait dropped now keeps a lock granted before (see
+/// [`keeping_granted`]).
+fn keeps_granted() -> bool {
+    KEEP_GRANTED.get()
 }
 
 /// Wraps `future` so that it never blocks the thread that polls it, even
@@ -206,7 +246,7 @@ impl Patience {
     }
 
     /// The deadline, and the error contention gives once it has passed.
-    fn deadline(self) -> Option<(Instant, LockError)> {
+    pub(crate) fn deadline(self) -> Option<(Instant, LockError)> {
         match self {
             Patience::Until(deadline) => Some((deadline, LockError::TimedOut)),
             Patience::UntilHostLimit(deadline) => {
@@ -236,12 +276,19 @@ pub(crate) async fn acquire<L: Lockable>(
     }
     // A fair newcomer lines up behind this host's queued waiters instead of
     // trying first; not a holder converting its lock, nor an instance that
-    // holds the same lock already: a queued waiter may be waiting for them.
+    // holds the same lock already (through a lock it counts, or a wait of
+    // its own the kernel granted while nobody polled it): a queued waiter
+    // may be waiting for them.
+    let owner = Arc::as_ptr(&budget.usage).addr();
     let mut key = None;
     let line_up = policy.fair && queue::waits_in_progress() && {
         key = target.key();
         let claim = Claim::of(&**target, mode);
-        key.is_some_and(|key| queue::has_queue(key, &claim) && !budget.usage.holds_key(key))
+        key.is_some_and(|key| {
+            queue::has_queue(key, &claim)
+                && !budget.usage.holds_key(key)
+                && !queue::granted_to(key, owner)
+        })
     };
     if converting || !line_up {
         match try_once(&**target, mode) {
@@ -258,6 +305,7 @@ pub(crate) async fn acquire<L: Lockable>(
     let registration = key.map(|key| {
         let fair = policy.fair.then(|| how_to_wait(&**target, &policy));
         Registration::new(
+            owner,
             Arc::clone(target) as Arc<dyn Lockable>,
             key,
             mode,
@@ -351,6 +399,6 @@ fn give_back<L: Lockable + ?Sized>(target: &L) -> Result<(), LockError> {
 ///
 /// The timer is registered with the ambient Tokio runtime (the embedder's, or
 /// wasmtime-wasi's own when there is none), whose driver wakes the task.
-async fn sleep(pause: Duration) {
+pub(crate) async fn sleep(pause: Duration) {
     wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| tokio::time::sleep(pause)).await
 }

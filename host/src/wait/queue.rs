@@ -34,7 +34,10 @@
 //! polling (in poll mode) is skipped once it has gone stale. A ticket whose
 //! lock was granted but whose owner is gone (a cancelled call, a dropped
 //! request) gives the lock back ([`Lockable::give_back`]) before the
-//! cancellation returns: a cancelled wait never keeps the lock.
+//! cancellation returns: a cancelled wait never keeps the lock, unless
+//! another wait on the same open file (a second request on the same
+//! descriptor) holds a grant too, as the kernel's grant is the open file's:
+//! giving it back would take it from that wait.
 //!
 //! Waiters of a store that is not fair take no ticket: they poll, woken by
 //! every release through this host, and race.
@@ -107,6 +110,20 @@ struct Watch {
     broadcast: Notify,
     /// The fair waiters, oldest first.
     line: Mutex<VecDeque<Arc<Ticket>>>,
+    /// The instances (by [`Registration::new`]'s `owner`) whose waits the
+    /// kernel granted the lock while their owners were away, with how many
+    /// such locks they have not taken yet: those instances hold the lock.
+    granted: Mutex<HashMap<usize, usize>>,
+    /// The same by open file (by [`target_id`]): a lock granted to one wait
+    /// is held by every wait on the same open file, so none of them gives
+    /// it back while another holds a grant not taken yet.
+    granted_files: Mutex<HashMap<usize, usize>>,
+}
+
+/// The identity of a wait's open file ([`Lockable::open_file`]): waits on
+/// the same descriptor share one.
+fn target_id(target: &Arc<dyn Lockable>) -> usize {
+    target.open_file()
 }
 
 /// Whether the ticket at `place` in `line` is at its front: no earlier
@@ -171,6 +188,8 @@ enum Phase {
 /// A fair waiter's place in line.
 pub(crate) struct Ticket {
     mode: LockMode,
+    /// The waiting instance.
+    owner: usize,
     /// What it asks for, which decides whom it lines up behind.
     claim: Claim,
     /// The lock, until the ticket is spent (so that a finished ticket keeps
@@ -232,6 +251,42 @@ impl Ticket {
 impl Watch {
     fn line(&self) -> MutexGuard<'_, VecDeque<Arc<Ticket>>> {
         self.line.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a lock the kernel granted a wait of `owner` while the owner
+    /// was away (`granted`), or one that wait no longer holds for it (its
+    /// owner took it, or left). Called with the ticket's phase locked.
+    fn count_grant(&self, ticket: &Ticket, granted: bool) {
+        let file = ticket
+            .target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(target_id);
+        for (counts, id) in [
+            (&self.granted, Some(ticket.owner)),
+            (&self.granted_files, file),
+        ] {
+            let Some(id) = id else { continue };
+            let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+            if granted {
+                *counts.entry(id).or_default() += 1;
+            } else if let Some(count) = counts.get_mut(&id) {
+                *count -= 1;
+                if *count == 0 {
+                    counts.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Whether a wait on the open file `target` holds a grant its owner has
+    /// not taken yet.
+    fn granted_on(&self, target: &Arc<dyn Lockable>) -> bool {
+        self.granted_files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&target_id(target))
     }
 
     /// Takes `ticket` out of line; the tickets it stood in the way of get
@@ -308,7 +363,7 @@ impl Drop for Watch {
 /// granted, the deadline passes, or the owner leaves.
 fn work(watch: &Arc<Watch>, ticket: &Arc<Ticket>, signal: i32) {
     crate::sys::prepare_thread(signal, true);
-    match block_for(ticket, signal) {
+    match block_for(watch, ticket, signal) {
         Ended::Settled => {
             // The worker's hold on the open file ends before the owner's
             // cancellation returns.
@@ -334,7 +389,7 @@ enum Ended {
 }
 
 /// The kernel wait of [`work`].
-fn block_for(ticket: &Ticket, signal: i32) -> Ended {
+fn block_for(watch: &Watch, ticket: &Ticket, signal: i32) -> Ended {
     let Some(target) = ticket.target() else {
         *ticket.phase() = Phase::Done;
         return Ended::Settled;
@@ -345,6 +400,9 @@ fn block_for(ticket: &Ticket, signal: i32) -> Ended {
             let mut phase = ticket.phase();
             match (&*phase, &alarm) {
                 (Phase::Abandoned, _) => {
+                    // The worker's hold on the open file ends before the
+                    // owner's cancellation may return.
+                    drop(target);
                     *phase = Phase::Done;
                     return Ended::Settled;
                 }
@@ -361,7 +419,9 @@ fn block_for(ticket: &Ticket, signal: i32) -> Ended {
         drop(alarm);
         let mut phase = ticket.phase();
         if matches!(*phase, Phase::Abandoned) {
-            if let Ok(Blocked::Acquired) = blocked {
+            if let Ok(Blocked::Acquired) = blocked
+                && !watch.granted_on(&target)
+            {
                 // Nobody wants it any more: give it back before the owner's
                 // cancellation returns.
                 if let Err(err) = super::give_back(&*target) {
@@ -371,11 +431,17 @@ fn block_for(ticket: &Ticket, signal: i32) -> Ended {
                     );
                 }
             }
+            drop(target);
             *phase = Phase::Done;
             return Ended::Settled;
         }
         *phase = match blocked {
-            Ok(Blocked::Acquired) => Phase::Granted,
+            Ok(Blocked::Acquired) => {
+                // The owner's instance holds the lock from now on, whether
+                // or not the owner comes to take it.
+                watch.count_grant(ticket, true);
+                Phase::Granted
+            }
             Ok(Blocked::Interrupted)
                 if ticket
                     .deadline
@@ -403,6 +469,26 @@ fn existing_watch(key: LockKey) -> Option<Arc<Watch>> {
 /// Whether any wait is in progress in this process (one atomic load).
 pub(crate) fn waits_in_progress() -> bool {
     ACTIVE_WAITS.load(Ordering::SeqCst) > 0
+}
+
+/// Whether the kernel granted a wait of `owner` the lock `key` while the
+/// owner was away (a request nobody polled since), and the owner has not
+/// taken it yet: the instance holds the lock.
+pub(crate) fn granted_to(key: LockKey, owner: usize) -> bool {
+    existing_watch(key).is_some_and(|watch| {
+        watch
+            .granted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&owner)
+    })
+}
+
+/// Whether a wait on the open file `target` (of the lock `key`) was granted
+/// the lock while its owner was away and has not taken it yet: the open file
+/// holds the lock for that wait.
+pub(crate) fn granted_on(key: LockKey, target: &Arc<dyn Lockable>) -> bool {
+    existing_watch(key).is_some_and(|watch| watch.granted_on(target))
 }
 
 /// Whether a fair waiter of this process for `key` stands in the way of
@@ -444,12 +530,15 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    /// Registers a waiter for `mode` on `target` (whose key is `key`). A
-    /// fair one lines up first-come-first-served behind the earlier waiters
-    /// its claim yields to, and waits as `how` says when at its front;
-    /// `deadline` ends a kernel wait. `poll_interval` is how often a polling
-    /// owner looks at its turn at least.
+    /// Registers a waiter of the instance `owner` (any identity unique among
+    /// the instances that wait at the same time) for `mode` on `target`
+    /// (whose key is `key`). A fair one lines up first-come-first-served
+    /// behind the earlier waiters its claim yields to, and waits as `how`
+    /// says when at its front; `deadline` ends a kernel wait.
+    /// `poll_interval` is how often a polling owner looks at its turn at
+    /// least.
     pub(crate) fn new(
+        owner: usize,
         target: Arc<dyn Lockable>,
         key: LockKey,
         mode: LockMode,
@@ -466,6 +555,8 @@ impl Registration {
                         key,
                         broadcast: Notify::new(),
                         line: Mutex::default(),
+                        granted: Mutex::default(),
+                        granted_files: Mutex::default(),
                     });
                     watches.insert(key, Arc::downgrade(&watch));
                     watch
@@ -476,6 +567,7 @@ impl Registration {
         let ticket = fair.map(|how| {
             let ticket = Arc::new(Ticket {
                 mode,
+                owner,
                 claim: Claim::of(&*target, mode),
                 target: Mutex::new(Some(target)),
                 how,
@@ -511,7 +603,10 @@ impl Registration {
         let ticket = self.ticket.as_ref()?;
         let mut phase = ticket.phase();
         let outcome = match std::mem::replace(&mut *phase, Phase::Done) {
-            Phase::Granted => Outcome::Acquired,
+            Phase::Granted => {
+                self.watch.count_grant(ticket, false);
+                Outcome::Acquired
+            }
             Phase::Expired => Outcome::Expired,
             Phase::Failed(err) => Outcome::Failed(err),
             other => {
@@ -625,8 +720,12 @@ impl Drop for Registration {
                 }
                 Phase::Granted => {
                     // Granted while the owner was away: it never learns of
-                    // it, so give it back.
-                    if let Some(target) = ticket.target()
+                    // it, so give it back (unless its owner keeps what its
+                    // wait took, see `keeping_granted`).
+                    self.watch.count_grant(ticket, false);
+                    if !super::keeps_granted()
+                        && let Some(target) = ticket.target()
+                        && !self.watch.granted_on(&target)
                         && let Err(err) = super::give_back(&*target)
                     {
                         tracing::warn!(?err, "releasing a lock granted to a cancelled wait");
@@ -704,7 +803,7 @@ mod tests {
 
     fn wait(key: LockKey, bytes: Option<Span>, mode: LockMode, fair: bool) -> Registration {
         let fair = fair.then_some(How::Poll);
-        Registration::new(Arc::new(Held(bytes)), key, mode, fair, None, POLL)
+        Registration::new(0, Arc::new(Held(bytes)), key, mode, fair, None, POLL)
     }
 
     fn claim(mode: LockMode, start: u64, end: u64) -> Claim {

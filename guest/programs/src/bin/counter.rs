@@ -12,13 +12,18 @@
 //! pause 50 µs between the read and the write, so the comparison is fair.
 //!
 //! On failure it prints `error: <kind>` and exits with 2 for
-//! `already-locked`, 3 for `timed-out` and 1 otherwise.
+//! `already-locked`, 3 for `timed-out` and 1 otherwise; a locked counter
+//! file that holds something else than a number prints `error:
+//! not-a-number`, and one at `u64::MAX` `error: overflow` (exit 1, the file
+//! left as it was).
 
 use std::thread::sleep;
 use std::time::Duration;
 
 use portalocker_guest::{Error, Lock, preopens};
-use portalocker_programs::{args, fail, flush, overwrite, parse_counter, read_all, usage};
+use portalocker_programs::{
+    CounterError, args, exit, fail, flush, overwrite, read_all, read_counter, usage,
+};
 
 const USAGE: &str = "counter [--no-lock] PATH N";
 
@@ -47,11 +52,31 @@ fn main() {
     } else {
         count_unlocked(path, n)
     };
-    if let Err(error) = result {
-        fail(&error);
+    match result {
+        Ok(()) => {}
+        Err(Failure::Lock(error)) => fail(&error),
+        Err(Failure::Counter(error)) => {
+            println!("error: {}", error.kind());
+            eprintln!("{path}: {error}");
+            exit(1);
+        }
     }
     println!("done {n}");
     flush();
+}
+
+/// Why counting stopped.
+enum Failure {
+    /// Locking or reading and writing the file failed.
+    Lock(Error),
+    /// The file held no number the counter can increment.
+    Counter(CounterError),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure::Lock(error)
+    }
 }
 
 /// The number an unlocked counter file holds, as far as it can be read:
@@ -68,25 +93,27 @@ fn parse_torn(contents: &[u8]) -> u64 {
 }
 
 /// Increments under an exclusive lock, `n` times.
-fn count_locked(path: &str, n: u64) -> Result<(), Error> {
+fn count_locked(path: &str, n: u64) -> Result<(), Failure> {
     let lock = Lock::new(path).exclusive().create(true).write(true);
     for _ in 0..n {
         let mut guard = lock.acquire()?;
-        let value = parse_counter(&guard.contents()?);
+        let next = read_counter(&guard.contents()?)
+            .and_then(|value| value.checked_add(1).ok_or(CounterError::Overflow))
+            .map_err(Failure::Counter)?;
         sleep(PAUSE);
-        guard.set_contents((value + 1).to_string().as_bytes())?;
+        guard.set_contents(next.to_string().as_bytes())?;
         guard.release()?;
     }
     Ok(())
 }
 
 /// Increments without locking, `n` times.
-fn count_unlocked(path: &str, n: u64) -> Result<(), Error> {
+fn count_unlocked(path: &str, n: u64) -> Result<(), Failure> {
     for _ in 0..n {
         let file = preopens::open_file(path, true, true)?;
         let value = parse_torn(&read_all(&file));
         sleep(PAUSE);
-        overwrite(&file, (value + 1).to_string().as_bytes());
+        overwrite(&file, value.saturating_add(1).to_string().as_bytes());
     }
     Ok(())
 }

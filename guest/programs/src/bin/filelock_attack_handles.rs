@@ -89,6 +89,7 @@ fn main() {
                 create: true,
                 write: true,
                 truncate: false,
+                append: false,
             };
             let lock = FileLock::acquire(&dir, &relative, options).expect("acquire");
             // SAFETY: deliberately a second owner of the same handle.
@@ -108,6 +109,7 @@ fn main() {
                 create: true,
                 write: true,
                 truncate: true,
+                append: false,
             };
             calling();
             let _ = FileLock::acquire(&forged, "x.lock", options);

@@ -4,10 +4,14 @@
 //! exclusive excludes everything, shared locks coexist, a conversion to
 //! exclusive fails while the other holds shared, and dropping a descriptor
 //! releases its lock. Also: locking a directory descriptor fails with
-//! `bad-descriptor`, and unlocking an unlocked descriptor succeeds. Prints a
-//! line per check, then `ok`.
+//! `bad-descriptor`, and unlocking an unlocked descriptor succeeds; a
+//! descriptor opened read-only in this writable preopen takes an exclusive
+//! lock (what the host's policy looks at is the preopen, as `flock(2)` and
+//! portalocker's own tests have it), and so does the read-only descriptor of
+//! a path-layer lock taken without `write`. Prints a line per check, then
+//! `ok`.
 
-use portalocker_guest::{ErrorKind, Mode, lock, preopens, try_lock, unlock};
+use portalocker_guest::{ErrorKind, Lock, Mode, lock, preopens, try_lock, unlock};
 use portalocker_programs::{expect_kind, expect_ok};
 
 const PATH: &str = "/local.lock";
@@ -70,5 +74,27 @@ fn main() {
         ErrorKind::BadDescriptor,
     );
 
+    read_only_descriptors();
     println!("ok");
+}
+
+/// Read-only descriptors in a writable preopen take exclusive locks.
+fn read_only_descriptors() {
+    let reader = expect_ok("open read-only", preopens::open_file(PATH, false, false));
+    expect_ok(
+        "read-only descriptor, exclusive",
+        try_lock(&reader, Mode::Exclusive),
+    );
+    expect_ok("read-only descriptor, unlock", unlock(&reader));
+    drop(reader);
+
+    let guard = expect_ok(
+        "path lock without write",
+        Lock::new(PATH).shared().write(false).acquire(),
+    );
+    expect_ok(
+        "its descriptor, exclusive",
+        try_lock(guard.file(), Mode::Exclusive),
+    );
+    expect_ok("release", guard.release());
 }

@@ -2,7 +2,8 @@
 //! options and open modes, checked against a second holder in the same
 //! guest. Prints `ok`.
 //!
-//! * `fail_when_locked` fails at once, whatever the timeout; a timeout fails
+//! * `fail_when_locked` fails at once, whatever the timeout and whichever
+//!   was set first; a timeout fails
 //!   with `timed-out` after it, and not long after;
 //! * only contention is waited out: a missing file fails at once, even when
 //!   waiting forever;
@@ -59,6 +60,29 @@ fn timeouts() {
     assert!(
         failed_after < Duration::from_secs(2),
         "fail_when_locked waited {failed_after:?}"
+    );
+    // Python's keyword arguments have no order: neither has the builder.
+    let start = Instant::now();
+    expect_kind(
+        "fail_when_locked, then a 5 s timeout",
+        Lock::new("t.lock")
+            .fail_when_locked(true)
+            .timeout(Duration::from_secs(5))
+            .acquire(),
+        ErrorKind::AlreadyLocked,
+    );
+    expect_kind(
+        "fail_when_locked, then waiting forever",
+        Lock::new("t.lock")
+            .fail_when_locked(true)
+            .wait_forever()
+            .acquire(),
+        ErrorKind::AlreadyLocked,
+    );
+    let failed_after = start.elapsed();
+    assert!(
+        failed_after < Duration::from_secs(2),
+        "fail_when_locked set first waited {failed_after:?}"
     );
     let start = Instant::now();
     expect_kind(

@@ -67,6 +67,7 @@ fn raw_resource() {
         create: true,
         write: false,
         truncate: false,
+        append: false,
     };
     let lock = FileLock::acquire(&dir, &relative, options).expect("raw acquire");
     println!("raw acquire: ok");

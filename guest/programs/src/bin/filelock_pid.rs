@@ -1,9 +1,11 @@
 //! `filelock_pid` (no arguments; works in `/`): PID-file locks. The host
-//! holds `native.pid` with a native lock and runs another instance holding
-//! `other.pid` with the label `other`. Checks the published record, the
-//! holder carried by contention errors, `state`, label checks and release;
-//! pauses at a checkpoint while holding `app.pid` so the host can look.
-//! Prints `pid=<n>` and `ok`.
+//! holds `native.pid.lock` (the sidecar lock file of `native.pid`) with a
+//! native lock, and runs another instance holding `other.pid` with the
+//! label `other`. Checks what is published (the process id alone in
+//! `app.pid`, the record in `app.pid.lock`), the holder carried by
+//! contention errors, `state`, label checks and release (which removes both
+//! files); pauses at a checkpoint while holding `app.pid` so the host can
+//! look. Prints `pid=<n>` and `ok`.
 
 use std::time::Duration;
 
@@ -17,9 +19,13 @@ fn main() {
     assert!(me.pid > 0);
     assert_eq!(me.label.as_deref(), Some("scenario"));
     println!("pid={}", me.pid);
-    let record = std::fs::read_to_string("/app.pid").unwrap();
     assert_eq!(
-        record,
+        std::fs::read_to_string("/app.pid").unwrap(),
+        me.pid.to_string(),
+        "the PID file holds the process id alone"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/app.pid.lock").unwrap(),
         format!(
             "{}\ninstance {}\nlabel scenario\nend\n",
             me.pid, me.instance
@@ -46,11 +52,9 @@ fn main() {
     checkpoint("pid-held", "pid-probed");
 
     expect_ok("release", guard.release());
-    assert_eq!(
-        std::fs::read_to_string("/app.pid").unwrap(),
-        "",
-        "released: empty"
-    );
+    for name in ["/app.pid", "/app.pid.lock"] {
+        assert!(std::fs::metadata(name).is_err(), "released: {name} removed");
+    }
     assert_eq!(app.state(), Ok(LockState::Free));
     let unlabelled = expect_ok(
         "acquire unlabelled",
@@ -82,10 +86,10 @@ fn main() {
         Ok(LockState::Held(None))
     );
 
-    expect_kind(
-        "state of a missing file",
+    assert_eq!(
         PidFileLock::new("missing.pid").state(),
-        ErrorKind::NotFound,
+        Ok(LockState::Free),
+        "no sidecar: free"
     );
     for label in ["two\nlines".to_owned(), "x".repeat(257)] {
         expect_kind(

@@ -2,7 +2,10 @@
 //! holders; the third gets `already-locked` at once with a zero timeout and
 //! `timed-out` with a short one; freeing a slot admits it. Zero slots is
 //! `invalid-options`. Between steps it pauses at a checkpoint so the host
-//! can check the slot files from outside. Prints `ok`.
+//! can check the slot files from outside. Slot files named by a pattern
+//! (portalocker's `filename_pattern`) go where the pattern says; a pattern
+//! without the slot number, or with fields portalocker's does not have, is
+//! `invalid-options`. Prints `ok`.
 
 use std::time::Duration;
 
@@ -36,5 +39,23 @@ fn main() {
         BoundedSemaphore::new("none", 0).acquire(),
         ErrorKind::InvalidOptions,
     );
+
+    // portalocker's filename_pattern.
+    let patterned = BoundedSemaphore::new("jobs", 2).filename_pattern("{name}-{number}.lck");
+    let slot = expect_ok("a pattern", patterned.acquire());
+    assert_eq!(slot.slot(), 0);
+    assert!(
+        std::fs::metadata("/jobs-0.lck").is_ok(),
+        "the patterned slot file"
+    );
+    for bad in ["{name}.lock", "{name}.{count}.lock", "{number:x}"] {
+        expect_kind(
+            &format!("the pattern {bad}"),
+            BoundedSemaphore::new("jobs", 1)
+                .filename_pattern(bad)
+                .acquire(),
+            ErrorKind::InvalidOptions,
+        );
+    }
     println!("ok");
 }

@@ -4,20 +4,24 @@
 //! lock, releases it and prints `released`.
 //!
 //! * `--layer` picks the lock class:
-//!   - `path` (the default): the path layer, creating the file and opening
-//!     it for writing;
-//!   - `handle`: opens the file itself (creating it, read-write) and locks
-//!     the descriptor with the handle layer;
+//!   - `path` (the default): the path layer;
+//!   - `handle`: opens the file itself and locks the descriptor with the
+//!     handle layer;
 //!   - `reentrant`: a reentrant lock, acquired twice and released twice;
 //!   - `temporary`: a temporary lock file, removed on release;
 //!   - `semaphore`: a one-slot bounded semaphore named `PATH` (the slot file
-//!     is `PATH.0.lock`; `MODE` must be `exclusive`);
+//!     is `PATH.00.lock`, as portalocker names it; `MODE` must be
+//!     `exclusive`);
 //!   - `pid`: a PID-file lock, published with `--label L` (`MODE` must be
-//!     `exclusive`).
+//!     `exclusive`; the lock is on `PATH.lock`, the process id in `PATH`);
 //!   - `std`: opens the file with `std::fs::File` (creating it, read-write)
 //!     and locks it with `FileLockExt`, as existing std code would;
 //!   - `fs4`: the same through the fs4-compatible `fs4::FileExt`
 //!     (`--timeout` is not offered there: fs4 has no timed lock).
+//!
+//!   The path, handle and reentrant layers open an existing file for
+//!   reading only (so a shared lock works through a read-only preopen), and
+//!   create a missing one.
 //! * By default it waits as long as it takes; `--try` makes one attempt and
 //!   `--timeout MS` waits at most `MS` milliseconds.
 //! * It holds the lock for `MILLIS` milliseconds, then, with `--until GATE`,
@@ -27,7 +31,9 @@
 //! On failure it prints `error: <kind>` (the WIT `lock-error` case) and exits
 //! with 2 for `already-locked`, 3 for `timed-out` and 1 otherwise. A PID-file
 //! contention also prints `holder: <pid> <instance> <label>` when the holder
-//! is known.
+//! is known: `-` for an empty instance or no label, and white space, control
+//! characters and backslashes escaped (`\u{1b}`, `\\`), since a label can
+//! come from any program that writes the record.
 
 use std::thread::sleep;
 use std::time::Duration;
@@ -72,8 +78,8 @@ fn main() {
             println!(
                 "holder: {} {} {}",
                 holder.pid,
-                holder.instance,
-                holder.label.as_deref().unwrap_or("-")
+                field(&holder.instance),
+                field(holder.label.as_deref().unwrap_or(""))
             );
         }
         fail(&error);
@@ -154,9 +160,31 @@ fn parse() -> Request {
     }
 }
 
+/// One field of the `holder:` line: `-` when empty, escaped so that it is
+/// one printable word.
+fn field(text: &str) -> String {
+    if text.is_empty() {
+        return "-".to_owned();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\\' => "\\\\".to_owned(),
+            c if c.is_control() || c.is_whitespace() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 /// Takes the lock, holds it while [`held`] runs, releases it.
 fn hold(request: &Request) -> Result<(), Error> {
-    let lock = Lock::new(request.path.as_str()).mode(request.mode);
+    // An existing file is only read: a shared lock then needs no right to
+    // write (a read-only preopen), and an exclusive one no more than the
+    // host's policy asks for.
+    let missing = std::fs::metadata(&request.path).is_err();
+    let lock = Lock::new(request.path.as_str())
+        .mode(request.mode)
+        .create(missing)
+        .write(missing);
     let lock = match request.timeout {
         Some(timeout) => lock.timeout(timeout),
         None => lock.wait_forever(),
@@ -168,7 +196,7 @@ fn hold(request: &Request) -> Result<(), Error> {
             guard.release()
         }
         Layer::Handle => {
-            let file = preopens::open_file(&request.path, true, true)?;
+            let file = preopens::open_file(&request.path, missing, missing)?;
             match request.timeout {
                 None => portalocker_guest::lock(&file, request.mode)?,
                 Some(Duration::ZERO) => portalocker_guest::try_lock(&file, request.mode)?,

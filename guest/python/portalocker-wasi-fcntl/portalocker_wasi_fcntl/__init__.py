@@ -322,7 +322,7 @@ def _lock(fd: int, exclusive: bool, wait: bool) -> None:
         record.mode = mode
         return
     directory, relative = _resolve(record.path)
-    options = LockOptions(mode, timeout, False, False, False)
+    options = LockOptions(mode, timeout, False, False, False, False)
     try:
         lock = path_lock.FileLock.acquire(directory, relative, options)
     except Err as e:

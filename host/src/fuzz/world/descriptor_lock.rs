@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 use wasmtime_wasi::filesystem::{self as wasi_fs, Descriptor};
 use wasmtime_wasi::{FsPerms, OpenMode};
 
-use super::expect::{LockCall, same_error, typed};
+use super::expect::{LockCall, Outlook, same_error, typed};
 use super::{HANG, World};
 use crate::bindings::portalocker::filelock as wit;
 use crate::bindings::portalocker::filelock::types::LockMode;
+use crate::bindings::sync::portalocker::filelock as wit_sync;
 use crate::fuzz::Check;
-use crate::fuzz::instance::{DescEntry, Handle, at_once, pick, within};
+use crate::fuzz::instance::{DescEntry, Handle, at_once, blocking, pick, within};
+use crate::fuzz::model::States;
 use crate::fuzz::ops::{FILES, Target, Timeout};
 
 impl World {
@@ -57,8 +59,7 @@ impl World {
                 std_file, perms, mode, false,
             )))
             .map_err(|e| format!("push: {e}"))?;
-        let fd = self.model.new_fd(file);
-        self.model.fds[fd].raw = Some(raw);
+        let fd = self.model.new_fd(file, raw);
         self.instances[inst]
             .descs
             .push(DescEntry { res, fd, read_only });
@@ -89,6 +90,7 @@ impl World {
             return self.skip();
         };
         let pre = self.handle_error(inst, handle, Some(mode));
+        let outlook = self.handle_outlook(inst, handle, mode, Timeout::Zero);
         let instance = &mut self.instances[inst];
         let fd = instance.handle(handle);
         let out = typed(at_once(
@@ -102,11 +104,36 @@ impl World {
             out,
             elapsed: Duration::ZERO,
         };
-        self.handle_result(inst, handle, call)
+        self.handle_result(inst, handle, call, outlook)
+    }
+
+    /// What may come of a lock attempt on a handle-layer target (the
+    /// preopen fails before any attempt).
+    fn handle_outlook(
+        &self,
+        inst: usize,
+        handle: Handle,
+        mode: LockMode,
+        timeout: Timeout,
+    ) -> Outlook {
+        match handle {
+            Handle::Desc(d) => {
+                let desc = &self.instances[inst].descs[d];
+                let (ofd, file) = (self.model.ofd(desc.fd), self.model.file_of(desc.fd));
+                let counted = self.model.ofds[ofd].counted;
+                self.outlook(inst, file, Some(ofd), mode, timeout, counted)
+            }
+            Handle::Dir => Outlook {
+                may_succeed: false,
+                may_fail: false,
+                may_line_up: false,
+            },
+        }
     }
 
     /// `lock` with a timeout; without one only when the model says the lock
-    /// is free (see [`World::may_wait_forever`]).
+    /// is free (see [`World::may_wait_forever`]). Through the sync linker
+    /// when the instance is configured so.
     pub(super) fn lock(
         &mut self,
         inst: u8,
@@ -131,17 +158,24 @@ impl World {
             }
             (t, _) => t,
         };
+        let outlook = self.handle_outlook(inst, handle, mode, timeout);
         let instance = &mut self.instances[inst];
         let fd = instance.handle(handle);
-        let start = Instant::now();
-        let out = within(
-            &self.rt,
-            HANG,
-            wit::descriptor_lock::Host::lock(&mut instance.view(), fd, mode, timeout.ns()),
-        )
-        .ok_or_else(|| format!("lock with timeout {timeout:?} hung for {HANG:?}"))?;
+        let (out, elapsed) = if instance.cfg.sync {
+            blocking(format!("lock {mode:?} {timeout:?}"), HANG, || {
+                wit_sync::descriptor_lock::Host::lock(&mut instance.view(), fd, mode, timeout.ns())
+            })
+        } else {
+            let start = Instant::now();
+            let out = within(
+                &self.rt,
+                HANG,
+                wit::descriptor_lock::Host::lock(&mut instance.view(), fd, mode, timeout.ns()),
+            )
+            .ok_or_else(|| format!("lock with timeout {timeout:?} hung for {HANG:?}"))?;
+            (out, start.elapsed())
+        };
         let out = typed(out)?;
-        let elapsed = start.elapsed();
         let call = LockCall {
             mode,
             timeout,
@@ -149,7 +183,7 @@ impl World {
             out,
             elapsed,
         };
-        self.handle_result(inst, handle, call)
+        self.handle_result(inst, handle, call, outlook)
     }
 
     /// `unlock`.
@@ -178,9 +212,10 @@ impl World {
                 let Handle::Desc(d) = handle else {
                     unreachable!()
                 };
-                let fd = self.instances[inst].descs[d].fd;
-                let ofd = self.model.ofd(fd);
+                let ofd = self.model.ofd(self.instances[inst].descs[d].fd);
                 self.model.unlock(ofd);
+                self.model.count(ofd, false);
+                self.touch(ofd, None);
             }
             (want, got) => return Err(format!("unlock: {got:?}, expected {want:?}")),
         }
@@ -201,6 +236,7 @@ impl World {
             return self.skip();
         };
         let pre = self.handle_error(inst, handle, Some(mode));
+        let outlook = self.handle_outlook(inst, handle, mode, Timeout::Forever);
         let instance = &mut self.instances[inst];
         let fd = instance.handle(handle);
         let patience = Duration::from_millis(u64::from(after_ms));
@@ -223,31 +259,41 @@ impl World {
         match (pre, out) {
             (Some(want), Some(Err(got))) if same_error(&want, &got) => {}
             (Some(want), got) => return Err(format!("{got:?}, expected {want:?}")),
-            (None, Some(Ok(()))) | (None, None) => {
+            (None, Some(Ok(()))) => {
+                ensure!(
+                    outlook.may_succeed,
+                    "took a lock the model says is held in a conflicting mode"
+                );
                 let Handle::Desc(d) = handle else {
                     unreachable!()
                 };
-                let fd = self.instances[inst].descs[d].fd;
-                let (ofd, file) = (self.model.ofd(fd), self.model.file_of(fd));
-                let conflict = self.model.conflict(file, Some(ofd), mode);
-                let ok = out.is_some();
-                if ok {
-                    ensure!(
-                        !conflict,
-                        "took a lock the model says is held in a conflicting mode"
-                    );
-                } else {
-                    ensure!(
-                        conflict || self.tainted(file),
-                        "a wait for a free lock was still waiting after {elapsed:?}"
-                    );
+                let ofd = self.model.ofd(self.instances[inst].descs[d].fd);
+                self.model.attempted(ofd, mode, true);
+                self.model.count(ofd, true);
+                self.touch(ofd, None);
+            }
+            (None, None) => {
+                ensure!(
+                    outlook.may_fail,
+                    "a wait for a free lock, with no waiter of this host ahead, was still \
+                     waiting after {elapsed:?}"
+                );
+                let Handle::Desc(d) = handle else {
+                    unreachable!()
+                };
+                let ofd = self.model.ofd(self.instances[inst].descs[d].fd);
+                // Cancelled: a lock granted meanwhile was given back before
+                // the cancellation returned; an attempt (or the wait in the
+                // kernel) gave up an old lock of another mode. The host
+                // still counts a lock it counted.
+                self.failed_attempt(ofd, mode, !outlook.may_line_up);
+                // A lock granted meanwhile stays if a request on the same
+                // open file waits in the background (it may hold the grant
+                // too: the lock is the open file's).
+                if !self.model.ofds[ofd].waiting.is_empty() {
+                    self.model.unsure(ofd, States::one(Some(mode)));
                 }
-                if ok {
-                    self.model.attempted(ofd, mode, true);
-                } else {
-                    // Cancelled: it may or may not have tried.
-                    self.settle_unsure(fd)?;
-                }
+                self.touch(ofd, None);
             }
             (None, Some(Err(got))) => return Err(format!("unexpected error {got:?}")),
         }

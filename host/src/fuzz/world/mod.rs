@@ -7,10 +7,12 @@
 //! requests of both in [`request`]; dropping an instance and rewriting a
 //! file here), and checks the host's answer against the model's prediction
 //! ([`expect`]). [`World::verify`] then checks every lock resource, open
-//! file and file against the model.
+//! file, file and the wait engine's threads against the model, and settles
+//! what the model left open by the kernel's word ([`observe`]).
 
 mod descriptor_lock;
 mod expect;
+mod observe;
 mod path_lock;
 mod request;
 
@@ -24,10 +26,9 @@ use super::Check;
 use super::instance::Instance;
 use super::model::{FileState, Model};
 use super::ops::{Case, FILES, Op};
-use super::probe;
 
-/// How long a call that should finish at once (or within its 1–5 ms
-/// timeout) may take before the fuzzer calls it hung.
+/// How long a call that should finish at once (or within its timeout) may
+/// take before the fuzzer calls it hung.
 const HANG: Duration = Duration::from_secs(3);
 
 pub(super) struct World {
@@ -42,9 +43,12 @@ pub(super) struct World {
     /// The operation running, and what the operations gave.
     pub(super) current: &'static str,
     pub(super) outcomes: BTreeMap<String, u64>,
-    /// Per file: whether a sentinel ran on it when the running operation
-    /// began.
-    before: Vec<bool>,
+    /// The identity of the next request, and the number of the next
+    /// registration (a request's place among the file's waiters).
+    next_id: u64,
+    /// The longest the wait engine's threads took to end once every
+    /// instance was dropped.
+    pub(super) settled_in: Duration,
 }
 
 impl World {
@@ -91,7 +95,8 @@ impl World {
             log: Vec::new(),
             current: "",
             outcomes: BTreeMap::new(),
-            before: vec![false; FILES.len()],
+            next_id: 1,
+            settled_in: Duration::ZERO,
         }
     }
 
@@ -109,14 +114,16 @@ impl World {
             .unwrap_or(first)
     }
 
-    /// Per file: whether a sentinel runs on it now.
-    fn sentinels(&self) -> Vec<bool> {
-        probe::sentinels(&self.real)
+    /// A fresh number for a request or a registration.
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
     }
 
     /// Applies `op` and checks the host's answer.
     pub(super) fn run(&mut self, op: &Op) -> Check {
-        self.before = self.sentinels();
+        // What the requests may meet from now on.
+        self.observe_requests();
         match *op {
             Op::Open {
                 inst,
@@ -159,7 +166,8 @@ impl World {
                 mode,
                 timeout,
                 poll,
-            } => self.request_lock(inst, target, mode, timeout, poll),
+                convert,
+            } => self.request_lock(inst, target, mode, timeout, poll, convert),
             Op::RequestPath {
                 inst,
                 dir,
@@ -210,7 +218,7 @@ impl World {
             }
         }
         for req in &old.reqs {
-            self.model_drop_request(req);
+            self.model_drop_request(req, cfg.background());
         }
         // Descriptors last: a request may share one's open file.
         let fds: Vec<usize> = old
@@ -241,17 +249,5 @@ impl World {
         state.exists = true;
         state.len = state.len.max(9);
         Ok(())
-    }
-
-    /// Checks everything against the model: every lock resource's `mode` and
-    /// `is-held`, the process's open files and their locks, and the files
-    /// (existence, length, native probes).
-    pub(super) fn verify(&mut self) -> Check {
-        self.check_lock_resources()?;
-        let registered: Vec<bool> = (0..FILES.len())
-            .map(|file| self.registered_on(file))
-            .collect();
-        probe::check_open_files(&self.real, &self.model, &registered)?;
-        probe::check_files(&self.real, &self.model)
     }
 }

@@ -10,18 +10,20 @@ use std::time::Instant;
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 
-use super::expect::{LockCall, check_attempt, lock_error_name, same_error, typed};
+use super::expect::{check_attempt, lock_error_name, same_error, typed};
 use super::{HANG, World};
 use crate::bindings::portalocker::filelock as wit;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
+use crate::bindings::sync::portalocker::filelock as wit_sync;
 use crate::fuzz::Check;
-use crate::fuzz::instance::{DescEntry, LockEntry, at_once, borrow, pick, within};
+use crate::fuzz::instance::{DescEntry, LockEntry, at_once, blocking, borrow, pick, within};
 use crate::fuzz::ops::{DirSel, Opts, Timeout, paths};
 use crate::path_lock::FileLock;
 
 impl World {
     /// `file-lock.acquire`; without a timeout only when the model says the
-    /// lock is free (see [`World::may_wait_forever`]).
+    /// lock is free (see [`World::may_wait_forever`]). Through the sync
+    /// linker when the instance is configured so.
     pub(super) fn acquire(&mut self, inst: u8, dir: DirSel, path: u8, opts: Opts) -> Check {
         let inst = self.inst(inst);
         let expect = self.path_expect(inst, dir, path, &opts);
@@ -31,39 +33,64 @@ impl World {
         {
             opts.timeout = Timeout::Zero;
         }
+        let outlook = expect
+            .ok()
+            .map(|file| self.outlook(inst, file, None, opts.mode, opts.timeout, false));
         let instance = &mut self.instances[inst];
         let dir = instance.dir(dir);
         let path = paths()[usize::from(path)].0.to_owned();
-        let start = Instant::now();
-        let out = within(
-            &self.rt,
-            HANG,
-            wit::path_lock::HostFileLock::acquire(&mut instance.view(), dir, path, opts.options()),
-        )
-        .ok_or_else(|| format!("acquire with timeout {:?} hung for {HANG:?}", opts.timeout))?;
-        let elapsed = start.elapsed();
+        let (out, elapsed) = if instance.cfg.sync {
+            blocking(format!("acquire {path:?} {opts:?}"), HANG, || {
+                wit_sync::path_lock::HostFileLock::acquire(
+                    &mut instance.view(),
+                    dir,
+                    path,
+                    opts.options(),
+                )
+            })
+        } else {
+            let start = Instant::now();
+            let out = within(
+                &self.rt,
+                HANG,
+                wit::path_lock::HostFileLock::acquire(
+                    &mut instance.view(),
+                    dir,
+                    path,
+                    opts.options(),
+                ),
+            )
+            .ok_or_else(|| format!("acquire with timeout {:?} hung for {HANG:?}", opts.timeout))?;
+            (out, start.elapsed())
+        };
         let out = typed(out)?;
         self.log.push(format!(
             "  -> {:?} in {elapsed:?}",
             out.as_ref().map(|_| ()).map_err(lock_error_name)
         ));
         self.note_result(&out);
-        match expect {
-            Err(want) => match out {
+        match (expect, outlook) {
+            (Err(want), _) => match out {
                 Err(got) if same_error(&want, &got) => Ok(()),
                 Err(got) => Err(format!("acquire: {got:?}, expected {want:?}")),
                 Ok(_) => Err(format!("acquire succeeded, expected {want:?}")),
             },
-            Ok(file) => {
-                let conflict = self.model.conflict(file, None, opts.mode);
-                let tainted = self.tainted(file);
+            (Ok(file), Some(outlook)) => {
                 let attempt = out.as_ref().map(|_| ()).map_err(|e| *e);
-                let ok = check_attempt(&attempt, conflict, tainted, opts.timeout, elapsed)?;
+                let ok = check_attempt(&attempt, outlook, opts.timeout, elapsed)?;
                 self.model.opened(file, opts.create);
                 if let (true, Ok(res)) = (ok, out) {
-                    let fd = self.model.new_fd(file);
+                    let instance = &self.instances[inst];
+                    let raw = instance
+                        .table
+                        .get(&res)
+                        .map_err(|e| format!("acquire: {e}"))?
+                        .open_file()
+                        .as_raw_fd();
+                    let fd = self.model.new_fd(file, raw);
                     let ofd = self.model.ofd(fd);
                     self.model.attempted(ofd, opts.mode, true);
+                    self.model.count(ofd, true);
                     if opts.truncate {
                         self.model.files[file].len = 0;
                     }
@@ -77,6 +104,7 @@ impl World {
                 }
                 Ok(())
             }
+            (Ok(_), None) => unreachable!("an outlook for every file"),
         }
     }
 
@@ -98,6 +126,8 @@ impl World {
             entry.held = false;
             let ofd = self.model.ofd(entry.fd);
             self.model.unlock(ofd);
+            self.model.count(ofd, false);
+            self.touch(ofd, None);
         }
         Ok(())
     }
@@ -118,13 +148,16 @@ impl World {
         if entry.held {
             let ofd = self.model.ofd(entry.fd);
             self.model.unlock(ofd);
+            self.model.count(ofd, false);
+            self.touch(ofd, None);
         }
         self.model.drop_ref(entry.fd);
         Ok(())
     }
 
     /// `file-lock.file`: a new descriptor of the lock's open file, given to
-    /// the instance.
+    /// the instance. It shares the lock's file descriptor (no new one is
+    /// open), so the host counts one lock for both.
     pub(super) fn file(&mut self, inst: u8, lock: u8) -> Check {
         let inst = self.inst_with(inst, |i| !i.locks.is_empty());
         let instance = &mut self.instances[inst];
@@ -142,8 +175,12 @@ impl World {
             _ => return Err("file() gave no file descriptor".into()),
         };
         let (fd, write) = (instance.locks[l].fd, instance.locks[l].write);
-        let fd = self.model.dup_fd(fd);
-        self.model.fds[fd].raw = Some(raw);
+        ensure!(
+            raw == self.model.fds[fd].raw,
+            "file() opened file descriptor {raw}, not sharing the lock's {}",
+            self.model.fds[fd].raw
+        );
+        self.model.add_ref(fd);
         self.instances[inst].descs.push(DescEntry {
             res,
             fd,
@@ -170,35 +207,59 @@ impl World {
             Timeout::Forever if !self.may_wait_forever(file, Some(ofd), mode) => Timeout::Zero,
             t => t,
         };
+        let converting = self.instances[inst].locks[l].held;
+        let outlook = self.outlook(inst, file, Some(ofd), mode, timeout, converting);
         let instance = &mut self.instances[inst];
         let res = borrow(&instance.locks[l].res);
-        let start = Instant::now();
-        let out = within(
-            &self.rt,
-            HANG,
-            wit::path_lock::HostFileLock::lock(&mut instance.view(), res, mode, timeout.ns()),
-        )
-        .ok_or_else(|| format!("relock with timeout {timeout:?} hung for {HANG:?}"))?;
+        let (out, elapsed) = if instance.cfg.sync {
+            blocking(format!("file-lock.lock {mode:?} {timeout:?}"), HANG, || {
+                wit_sync::path_lock::HostFileLock::lock(
+                    &mut instance.view(),
+                    res,
+                    mode,
+                    timeout.ns(),
+                )
+            })
+        } else {
+            let start = Instant::now();
+            let out = within(
+                &self.rt,
+                HANG,
+                wit::path_lock::HostFileLock::lock(&mut instance.view(), res, mode, timeout.ns()),
+            )
+            .ok_or_else(|| format!("relock with timeout {timeout:?} hung for {HANG:?}"))?;
+            (out, start.elapsed())
+        };
         let out = typed(out)?;
-        let elapsed = start.elapsed();
+        self.log.push(format!("  -> {out:?} in {elapsed:?}"));
+        self.note_result(&out);
         if no_op {
-            self.log.push(format!("  -> {out:?} in {elapsed:?}"));
-            self.note_result(&out);
             return match out {
                 Ok(()) => Ok(()),
                 Err(got) => Err(format!("{got:?}, expected a no-op")),
             };
         }
-        let call = LockCall {
-            mode,
-            timeout,
-            pre,
-            out,
-            elapsed,
-        };
-        let Some(ok) = self.attempt_result(fd, call)? else {
-            return Ok(());
-        };
+        if let Some(want) = pre {
+            return match out {
+                Err(got) if same_error(&want, &got) => Ok(()),
+                got => Err(format!("{got:?}, expected {want:?}")),
+            };
+        }
+        let ok = check_attempt(&out, outlook, timeout, elapsed)?;
+        if ok {
+            self.model.attempted(ofd, mode, true);
+            self.model.count(ofd, true);
+        } else if converting {
+            // A conversion that fails gives up the old lock, and the
+            // resource says so.
+            self.model.unlock(ofd);
+            self.model.count(ofd, false);
+        } else {
+            // The open file may hold a lock through a `file()` descriptor.
+            self.failed_attempt(ofd, mode, !outlook.may_line_up);
+            self.model.count_failed(ofd);
+        }
+        self.touch(ofd, None);
         let entry = &mut self.instances[inst].locks[l];
         entry.held = ok;
         if ok {

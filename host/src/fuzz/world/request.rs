@@ -3,27 +3,63 @@
 //! `pending-file-lock`): created (and sometimes polled once at once),
 //! collected with `get`, awaited through `subscribe` and `pollable.block`,
 //! dropped at any point.
+//!
+//! A request does nothing until it is first polled. The poll tries (unless
+//! fair waiters of this host are ahead) and, while the lock is held
+//! elsewhere, gives the request a place among the file's waiters. From then
+//! on a request of a fair instance that may use the kernel is a standing
+//! order: at the front of its line a worker blocks in `flock(2)` on the
+//! request's open file, so its lock may be granted at any moment, polled or
+//! not (the model lets the open file hold the request's mode as a second
+//! state until the request is answered or dropped). Other requests only make
+//! progress when polled.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi_io::bindings::wasi::io::poll::HostPollable;
 use wasmtime_wasi_io::poll::DynPollable;
 
-use super::expect::{check_attempt, lock_error_name, same_error};
+use super::expect::{check_answer, check_failure, lock_error_name, same_error};
 use super::{HANG, World};
 use crate::bindings::portalocker::filelock as wit;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
 use crate::fuzz::Check;
 use crate::fuzz::instance::{
-    Handle, LockEntry, ReqEntry, ReqRes, ReqState, at_once, borrow, pick, within,
+    Answers, Handle, LockEntry, ReqEntry, ReqRes, ReqState, at_once, borrow, pick, within,
 };
+use crate::fuzz::model::States;
 use crate::fuzz::ops::{After, DirSel, Opts, Target, Timeout, paths};
+use crate::fuzz::probe;
 use crate::path_lock::FileLock;
 
 /// What `get` gave: `None` while waiting, `Some(None)` once collected,
 /// else the answer (with the lock of a path-layer request).
 type Polled = Option<Option<Result<Option<Resource<FileLock>>, LockError>>>;
+
+/// How long after its deadline a request that only makes progress when
+/// polled may still say it waits (it tries once more and answers at the
+/// first poll after its deadline; this only allows for the time the
+/// request call itself took).
+const POLLED_GRACE: Duration = Duration::from_millis(500);
+
+/// How long after its deadline a request waiting in the background may
+/// still say it waits (its worker is interrupted at the deadline; this
+/// allows for a loaded machine).
+const BACKGROUND_GRACE: Duration = Duration::from_secs(2);
+
+const OK: Answers = Answers {
+    ok: true,
+    err: false,
+};
+const ERR: Answers = Answers {
+    ok: false,
+    err: true,
+};
+const EITHER: Answers = Answers {
+    ok: true,
+    err: true,
+};
 
 /// `block` on a request's pollable (for at most [`HANG`]), then drops the
 /// pollable, as a guest awaits a request: whether it finished.
@@ -41,7 +77,8 @@ fn block_on_pollable(
 }
 
 impl World {
-    /// `request-lock`; with `poll`, one `get` at once.
+    /// `request-lock`; with `poll`, one `get` at once; with `convert`, in
+    /// the mode the descriptor does not hold when it holds one.
     pub(super) fn request_lock(
         &mut self,
         inst: u8,
@@ -49,12 +86,25 @@ impl World {
         mode: LockMode,
         timeout: Timeout,
         poll: bool,
+        convert: bool,
     ) -> Check {
         let inst = self.inst_with(inst, |i| !i.descs.is_empty());
         let Some(handle) = self.target(inst, target) else {
             return self.skip();
         };
+        let mode = match (convert, handle) {
+            (true, Handle::Desc(d)) => {
+                let ofd = self.model.ofd(self.instances[inst].descs[d].fd);
+                match self.model.ofds[ofd].held {
+                    Some(LockMode::Shared) => LockMode::Exclusive,
+                    Some(LockMode::Exclusive) => LockMode::Shared,
+                    None => mode,
+                }
+            }
+            _ => mode,
+        };
         let pre = self.handle_error(inst, handle, Some(mode));
+        let id = self.next_id();
         let instance = &mut self.instances[inst];
         let fd = instance.handle(handle);
         let created = Instant::now();
@@ -63,20 +113,23 @@ impl World {
             wit::descriptor_lock::Host::request_lock(&mut instance.view(), fd, mode, timeout.ns()),
         )?
         .map_err(|e| format!("request-lock trapped: {e:?}"))?;
-        let (fd, file, state) = match (pre, handle) {
-            (Some(err), _) => (None, None, ReqState::Immediate(err)),
+        let (fd, file, state, held_before) = match (pre, handle) {
+            (Some(err), _) => (None, None, ReqState::Immediate(err), false),
             (None, Handle::Desc(d)) => {
                 let fd = instance.descs[d].fd;
+                let held_before = self.model.ofds[self.model.ofd(fd)].counted;
                 self.model.add_ref(fd);
-                (
-                    Some(fd),
-                    Some(self.model.file_of(fd)),
-                    ReqState::Waiting { registered: false },
-                )
+                let state = ReqState::Waiting {
+                    registered: None,
+                    granted: false,
+                };
+                (Some(fd), Some(self.model.file_of(fd)), state, held_before)
             }
             (None, Handle::Dir) => unreachable!(),
         };
+        self.log.push(format!("  -> request {id}"));
         self.instances[inst].reqs.push(ReqEntry {
+            id,
             res: ReqRes::Desc(req),
             mode,
             timeout,
@@ -85,8 +138,13 @@ impl World {
             file,
             write: false,
             truncate: false,
+            held_before,
             state,
+            contended: false,
+            free: false,
+            touched: false,
         });
+        self.observe_requests();
         if poll {
             let r = self.instances[inst].reqs.len() - 1;
             self.collect(inst, r)?;
@@ -105,6 +163,11 @@ impl World {
     ) -> Check {
         let inst = self.inst(inst);
         let expect = self.path_expect(inst, dir, path, &opts);
+        let id = self.next_id();
+        let before = match expect {
+            Ok(file) => probe::fds_on(&self.real[file]),
+            Err(_) => Vec::new(),
+        };
         let instance = &mut self.instances[inst];
         let dir = instance.dir(dir);
         let path = paths()[usize::from(path)].0.to_owned();
@@ -117,15 +180,26 @@ impl World {
         let (fd, file, state) = match expect {
             Err(err) => (None, None, ReqState::Immediate(err)),
             Ok(file) => {
+                // The request opened the file for its lock: its one new
+                // file descriptor.
+                let new: Vec<i32> = probe::fds_on(&self.real[file])
+                    .into_iter()
+                    .filter(|raw| !before.contains(raw))
+                    .collect();
+                let [raw] = new[..] else {
+                    return Err(format!("request opened {new:?} on the file, not one fd"));
+                };
                 self.model.opened(file, opts.create);
-                (
-                    Some(self.model.new_fd(file)),
-                    Some(file),
-                    ReqState::Waiting { registered: false },
-                )
+                let state = ReqState::Waiting {
+                    registered: None,
+                    granted: false,
+                };
+                (Some(self.model.new_fd(file, raw)), Some(file), state)
             }
         };
+        self.log.push(format!("  -> request {id}"));
         self.instances[inst].reqs.push(ReqEntry {
+            id,
             res: ReqRes::Path(req),
             mode: opts.mode,
             timeout: opts.timeout,
@@ -134,8 +208,13 @@ impl World {
             file,
             write: opts.write,
             truncate: opts.truncate,
+            held_before: false,
             state,
+            contended: false,
+            free: false,
+            touched: false,
         });
+        self.observe_requests();
         if poll {
             let r = self.instances[inst].reqs.len() - 1;
             self.collect(inst, r)?;
@@ -183,43 +262,9 @@ impl World {
         self.remove_request(inst, r)
     }
 
-    /// The model's prediction for a poll of a waiting request: whether the
-    /// lock conflicts, and whether the host may hold it for an instant.
-    fn request_outlook(&self, inst: usize, r: usize) -> (bool, bool) {
-        let req = &self.instances[inst].reqs[r];
-        let fd = req.fd.expect("a waiting request has a file");
-        let file = self.model.file_of(fd);
-        let ofd = match req.res {
-            ReqRes::Desc(_) => Some(self.model.ofd(fd)),
-            ReqRes::Path(_) => None,
-        };
-        (self.model.conflict(file, ofd, req.mode), self.tainted(file))
-    }
-
-    /// Applies a request's answer to the model (not yet collected).
-    fn answered(&mut self, inst: usize, r: usize, answer: Result<(), LockError>) {
-        let req = &mut self.instances[inst].reqs[r];
-        req.state = ReqState::Ready(answer);
-        let fd = req.fd.expect("a waiting request has a file");
-        let (mode, truncate, path) = (req.mode, req.truncate, matches!(req.res, ReqRes::Path(_)));
-        let ofd = self.model.ofd(fd);
-        self.model.attempted(ofd, mode, answer.is_ok());
-        if path {
-            if answer.is_ok() {
-                if truncate {
-                    let file = self.model.file_of(fd);
-                    self.model.files[file].len = 0;
-                }
-            } else {
-                // The path layer's own open file is closed with the wait.
-                self.model.drop_ref(fd);
-                self.instances[inst].reqs[r].fd = None;
-            }
-        }
-    }
-
     /// `get` on request `r`; returns whether it is still waiting.
     fn collect(&mut self, inst: usize, r: usize) -> Result<bool, String> {
+        let polled_at = Instant::now();
         let instance = &mut self.instances[inst];
         let polled: Polled = match instance.reqs[r].res.borrowed() {
             ReqRes::Desc(res) => at_once(
@@ -235,14 +280,17 @@ impl World {
             .map_err(|e| format!("get trapped: {e:?}"))?
             .map(|c| c.ok().map(|a| a.map(Some))),
         };
+        let answered_by = Instant::now();
+        let req = &self.instances[inst].reqs[r];
         self.log.push(format!(
-            "  -> get: {:?} (was {:?})",
+            "  -> get {}: {:?} (was {:?})",
+            req.id,
             polled.as_ref().map(|c| c
                 .as_ref()
                 .map(|a| a.as_ref().map(|_| ()).map_err(lock_error_name))),
-            self.instances[inst].reqs[r].state
+            req.state
         ));
-        let state = self.instances[inst].reqs[r].state;
+        let (state, timeout, created, id) = (req.state, req.timeout, req.created, req.id);
         match &polled {
             None => self.note("waiting"),
             Some(None) => self.note("already collected"),
@@ -260,23 +308,27 @@ impl World {
                 "get: {:?}, expected {want:?}",
                 got.map(|c| c.map(|a| a.map(|_| ())))
             )),
-            (ReqState::Ready(want), Some(Some(got))) => {
-                let same = match (&want, &got) {
-                    (Ok(()), Ok(_)) => true,
-                    (Err(w), Err(g)) => same_error(w, g),
-                    _ => false,
-                };
-                ensure!(same, "get: {:?}, expected {want:?}", got.map(|_| ()));
-                self.collected(inst, r, got.ok().flatten());
+            (ReqState::Ready { answers, at }, Some(Some(got))) => {
+                let attempt = got.as_ref().map(|_| ()).map_err(|e| *e);
+                check_answer(&attempt, answers)?;
+                if let Err(err) = &attempt {
+                    check_failure(err, timeout, at.duration_since(created))?;
+                }
+                self.collected(inst, r, got.ok().flatten())?;
                 Ok(false)
             }
-            (ReqState::Ready(want), None) => Err(format!("get: waiting, expected {want:?}")),
-            (ReqState::Waiting { registered }, polled) => {
-                let (conflict, tainted) = self.request_outlook(inst, r);
+            (ReqState::Ready { answers, .. }, None) => {
+                Err(format!("get: waiting, expected one of {answers:?}"))
+            }
+            (
+                ReqState::Waiting {
+                    registered,
+                    granted,
+                },
+                polled,
+            ) => {
                 let req = &self.instances[inst].reqs[r];
-                let timeout = req.timeout;
-                let elapsed = req.created.elapsed();
-                let is_desc = matches!(req.res, ReqRes::Desc(_));
+                let background = self.instances[inst].cfg.background();
                 match polled {
                     None => {
                         ensure!(
@@ -284,29 +336,56 @@ impl World {
                             "get: still waiting with a zero timeout"
                         );
                         ensure!(
-                            conflict || tainted || registered,
-                            "get: still waiting though the lock is free and nobody queues"
+                            !granted,
+                            "get: still waiting though the kernel granted its lock"
                         );
-                        self.instances[inst].reqs[r].state = ReqState::Waiting { registered: true };
-                        let fd = self.instances[inst].reqs[r].fd;
-                        if let (true, Some(fd)) = (is_desc, fd) {
-                            // A failed attempt may have dropped its descriptor's old
-                            // lock (or it queued without trying).
-                            self.settle_unsure(fd)?;
+                        ensure!(
+                            req.contended,
+                            "get: still waiting though its lock was free, with no waiter ahead, \
+                             since it was made"
+                        );
+                        if let Timeout::Ms(ms) = timeout {
+                            let grace = if background {
+                                BACKGROUND_GRACE
+                            } else {
+                                POLLED_GRACE
+                            };
+                            let late = polled_at.duration_since(created);
+                            ensure!(
+                                late <= Duration::from_millis(u64::from(ms)) + grace,
+                                "get: still waiting {late:?} after it was made, with a {ms} ms timeout"
+                            );
                         }
+                        self.still_waiting(inst, r, registered.is_none(), background);
                         Ok(true)
                     }
                     Some(Some(got)) => {
                         let attempt = got.as_ref().map(|_| ()).map_err(|e| *e);
-                        let ok = check_attempt(
-                            &attempt,
-                            conflict,
-                            tainted || registered,
-                            timeout,
-                            elapsed,
-                        )?;
-                        self.answered(inst, r, if ok { Ok(()) } else { attempt });
-                        self.collected(inst, r, got.ok().flatten());
+                        if granted {
+                            ensure!(
+                                attempt.is_ok(),
+                                "get: {attempt:?}, though the kernel granted its lock"
+                            );
+                        }
+                        match &attempt {
+                            Ok(()) => ensure!(
+                                req.free,
+                                "get: ok, though its lock was held in a conflicting mode \
+                                 all along"
+                            ),
+                            Err(err) => {
+                                check_failure(err, timeout, answered_by.duration_since(created))?;
+                                ensure!(
+                                    req.contended,
+                                    "get: {err:?}, though its lock was free, with no waiter \
+                                     ahead, since it was made"
+                                );
+                            }
+                        }
+                        let answers = if attempt.is_ok() { OK } else { ERR };
+                        self.complete(inst, r, answers, answered_by);
+                        self.log.push(format!("  (request {id} answered)"));
+                        self.collected(inst, r, got.ok().flatten())?;
                         Ok(false)
                     }
                     Some(None) => unreachable!(),
@@ -315,20 +394,90 @@ impl World {
         }
     }
 
+    /// The model after a poll left request `r` waiting: the poll may have
+    /// tried (a failed attempt gives up an old lock of another mode), and a
+    /// first one gave it a place among the file's waiters; a request that
+    /// waits in the background may be granted from now on.
+    fn still_waiting(&mut self, inst: usize, r: usize, first: bool, background: bool) {
+        let req = &self.instances[inst].reqs[r];
+        let (id, mode, is_desc) = (req.id, req.mode, req.is_desc());
+        let ofd = self
+            .model
+            .ofd(req.fd.expect("a waiting request has a file"));
+        if is_desc {
+            self.model.unsure(ofd, States::one(None));
+            self.touch(ofd, Some(id));
+        }
+        if first {
+            let seq = self.next_id();
+            self.instances[inst].reqs[r].state = ReqState::Waiting {
+                registered: Some(seq),
+                granted: false,
+            };
+            if background {
+                self.model.add_waiting(ofd, id, mode);
+            }
+        }
+    }
+
+    /// The model once request `r` is answered (not yet collected), with the
+    /// answers the model allows.
+    fn complete(&mut self, inst: usize, r: usize, answers: Answers, at: Instant) {
+        let req = &self.instances[inst].reqs[r];
+        let (id, mode, touched, truncate) = (req.id, req.mode, req.touched, req.truncate);
+        let fd = req.fd.expect("a waiting request has a file");
+        let is_desc = req.is_desc();
+        let ofd = self.model.ofd(fd);
+        self.model.end_waiting(ofd, id);
+        if is_desc {
+            let sure_ok = answers == OK;
+            if sure_ok && !touched {
+                self.model.attempted(ofd, mode, true);
+            } else {
+                // Granted (then changed by the guest), or failed after an
+                // attempt that gave up an old lock of another mode.
+                let mut left = States::one(None);
+                if answers.ok {
+                    left = left.with(Some(mode));
+                }
+                self.model.unsure(ofd, left);
+            }
+            // The host counts the descriptor's lock as the answer says; a
+            // failure keeps counting a lock the open file still holds (the
+            // guest may have taken it again while the request waited).
+            if sure_ok {
+                self.model.count(ofd, true);
+            } else if answers.ok {
+                self.model.ofds[ofd].counted = true;
+                self.model.count_failed(ofd);
+            } else {
+                self.model.count_failed(ofd);
+            }
+            self.touch(ofd, Some(id));
+        } else if answers.ok {
+            self.model.attempted(ofd, mode, true);
+            if truncate {
+                let file = self.model.file_of(fd);
+                self.model.files[file].len = 0;
+            }
+        } else {
+            // The path layer's own open file is closed with the wait.
+            self.model.drop_ref(fd);
+            self.instances[inst].reqs[r].fd = None;
+        }
+        self.instances[inst].reqs[r].state = ReqState::Ready { answers, at };
+    }
+
     /// The model after a request's answer was collected.
-    fn collected(&mut self, inst: usize, r: usize, lock: Option<Resource<FileLock>>) {
+    fn collected(&mut self, inst: usize, r: usize, lock: Option<Resource<FileLock>>) -> Check {
         let req = &mut self.instances[inst].reqs[r];
-        let ReqState::Ready(answer) = req.state else {
-            unreachable!("collected without an answer")
-        };
         req.state = ReqState::Collected;
         let fd = req.fd.take();
-        let (mode, write) = (req.mode, req.write);
-        match (&req.res, fd) {
-            (ReqRes::Desc(_), Some(fd)) => self.model.drop_ref(fd),
-            (ReqRes::Path(_), Some(fd)) => {
-                let res = lock.expect("a collected path request hands out its lock");
-                debug_assert!(answer.is_ok());
+        let (mode, write, is_desc) = (req.mode, req.write, req.is_desc());
+        match (is_desc, fd) {
+            (true, Some(fd)) => self.model.drop_ref(fd),
+            (false, Some(fd)) => {
+                let res = lock.ok_or("a path request's ok answer without a lock")?;
                 self.instances[inst].locks.push(LockEntry {
                     res,
                     fd,
@@ -339,14 +488,15 @@ impl World {
             }
             (_, None) => {}
         }
+        Ok(())
     }
 
     /// Awaits request `r` as a guest does: `subscribe`, `block` on the
-    /// pollable, drop the pollable.
+    /// pollable, drop the pollable. A waiting request is then answered: the
+    /// kernel's word on its open file tells the model which answers it may
+    /// give.
     fn ready(&mut self, inst: usize, r: usize) -> Check {
         let state = self.instances[inst].reqs[r].state;
-        let outlook =
-            matches!(state, ReqState::Waiting { .. }).then(|| self.request_outlook(inst, r));
         let instance = &mut self.instances[inst];
         let pollable = match instance.reqs[r].res.borrowed() {
             ReqRes::Desc(res) => at_once(
@@ -361,60 +511,138 @@ impl World {
         .map_err(|e| format!("subscribe trapped: {e:?}"))?;
         let start = Instant::now();
         let finished = block_on_pollable(&self.rt, &mut instance.table, pollable)?;
+        let at = Instant::now();
         ensure!(finished, "ready hung for {HANG:?} ({state:?})");
-        self.log
-            .push(format!("  -> ready in {:?}", start.elapsed()));
-        let Some((conflict, tainted)) = outlook else {
+        self.log.push(format!("  -> ready in {:?}", at - start));
+        let ReqState::Waiting { granted, .. } = state else {
             return Ok(());
         };
-        let ReqState::Waiting { registered } = state else {
-            unreachable!()
-        };
-        if tainted || registered {
-            // The answer depends on a sentinel's instant or the queue: read it.
-            let waiting = self.collect(inst, r)?;
-            ensure!(!waiting, "get: still waiting after the request was ready");
-            return Ok(());
-        }
         let req = &self.instances[inst].reqs[r];
-        let answer = if !conflict {
-            Ok(())
-        } else if req.timeout == Timeout::Zero {
-            Err(LockError::AlreadyLocked)
+        let (id, mode) = (req.id, req.mode);
+        let fd = req.fd.expect("a waiting request has a file");
+        let ofd = self.model.ofd(fd);
+        let raw = self.model.fds[fd].raw;
+        let answers = if granted {
+            OK
+        } else if !req.is_desc() {
+            // Its own open file holds the lock exactly when it was taken
+            // (a failed wait closes it).
+            if probe::fd_lock(raw).ok().flatten() == Some(mode) {
+                OK
+            } else {
+                ERR
+            }
         } else {
-            Err(LockError::TimedOut)
+            let now = probe::fd_lock(raw)?;
+            let o = &self.model.ofds[ofd];
+            let others = o.waiting.iter().any(|&(w, _)| w != id);
+            if req.touched || others || o.held == Some(mode) || o.unsure.has(Some(mode)) {
+                EITHER
+            } else if now == Some(mode) {
+                OK
+            } else {
+                ERR
+            }
         };
-        self.answered(inst, r, answer);
+        if answers == OK {
+            ensure!(
+                req.free,
+                "ready: took a lock held in a conflicting mode all along"
+            );
+        }
+        if answers == ERR {
+            ensure!(
+                req.contended,
+                "ready: failed though its lock was free, with no waiter ahead, since it was made"
+            );
+        }
+        self.log
+            .push(format!("  (request {id} answered: {answers:?})"));
+        self.note(match answers {
+            OK => "answered ok",
+            ERR => "answered with an error",
+            _ => "answered, the model allows either",
+        });
+        self.complete(inst, r, answers, at);
         Ok(())
     }
 
     /// The model after a request is dropped (its table entry or its whole
-    /// instance).
-    pub(super) fn model_drop_request(&mut self, req: &ReqEntry) {
+    /// instance, `background` telling whether it may have waited in the
+    /// background).
+    ///
+    /// Dropping an uncollected request cancels its wait: a lock the kernel
+    /// granted it meanwhile is given back before the drop returns, unless
+    /// the descriptor held its lock before the request (a request that
+    /// repeats or converts a held lock leaves the lock it took held), or the
+    /// open file's lock is someone else's too: the host counts a lock on it
+    /// (for a request still waiting), or another request on it waits in the
+    /// background (and may have been granted the lock, which is then the
+    /// open file's for both).
+    pub(super) fn model_drop_request(&mut self, req: &ReqEntry, background: bool) {
+        let Some(fd) = req.fd else { return };
+        let ofd = self.model.ofd(fd);
+        let others_wait = self.model.ofds[ofd]
+            .waiting
+            .iter()
+            .any(|&(id, _)| id != req.id);
+        let counted = self.model.ofds[ofd].counted;
         match req.state {
             ReqState::Immediate(_) | ReqState::Collected => {}
-            ReqState::Waiting { .. } => {
-                if let Some(fd) = req.fd {
-                    self.model.drop_ref(fd);
+            ReqState::Waiting {
+                registered,
+                granted,
+            } => {
+                self.model.end_waiting(ofd, req.id);
+                if req.is_desc() {
+                    if granted {
+                        if req.held_before || counted {
+                            // Kept.
+                        } else if others_wait {
+                            self.model.unsure(ofd, States::one(None));
+                        } else {
+                            self.model.unlock(ofd);
+                        }
+                    } else if registered.is_some() && background {
+                        // Granted just before (then given back, or kept),
+                        // or its wait in the kernel gave up an old lock.
+                        let mut left = States::one(None);
+                        if req.held_before || counted || others_wait {
+                            left = left.with(Some(req.mode));
+                        }
+                        self.model.unsure(ofd, left);
+                    }
+                    self.touch(ofd, Some(req.id));
                 }
             }
-            ReqState::Ready(answer) => {
-                if let Some(fd) = req.fd {
-                    if answer.is_ok() {
-                        // An uncollected lock is released.
-                        let ofd = self.model.ofd(fd);
+            ReqState::Ready { answers, .. } => {
+                if req.is_desc() && answers.ok && !req.held_before {
+                    // The lock the request took is given back and no longer
+                    // counted (unless another request on the open file was
+                    // granted it too); after a failure the count stays as it
+                    // was.
+                    if others_wait {
+                        self.model.unsure(ofd, States::one(None));
+                    } else if answers.err {
+                        self.model.unsure(ofd, States::one(None));
+                        self.model.count_failed(ofd);
+                    } else {
                         self.model.unlock(ofd);
+                        self.model.count(ofd, false);
                     }
-                    self.model.drop_ref(fd);
+                    self.touch(ofd, Some(req.id));
                 }
             }
         }
+        self.model.drop_ref(fd);
     }
 
     /// Drops request `r` (its resource, and what the model keeps of it).
     fn remove_request(&mut self, inst: usize, r: usize) -> Check {
         let req = self.instances[inst].reqs.remove(r);
-        self.model_drop_request(&req);
+        let background = self.instances[inst].cfg.background();
+        self.model_drop_request(&req, background);
+        self.log.push(format!("  (request {} dropped)", req.id));
         let instance = &mut self.instances[inst];
         match req.res {
             ReqRes::Desc(res) => at_once(

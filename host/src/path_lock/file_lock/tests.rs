@@ -83,6 +83,7 @@ fn cancelled_upgrade_leaves_is_held_true_to_the_kernel() {
         create: true,
         write: true,
         truncate: false,
+        append: false,
     };
     let lock: Resource<FileLock> = runtime
         .block_on(HostFileLock::acquire(
