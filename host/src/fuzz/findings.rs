@@ -599,6 +599,7 @@ fn finding_lock_through_dropped_duplicate_is_uncounted() {
             create: true,
             write: true,
             truncate: false,
+            append: false,
         };
         let rt = &world_runtime();
         let preopen = instance.dir(super::ops::DirSel::Preopen);
