@@ -34,7 +34,6 @@ pub(super) struct LockEntry {
     /// The model fd of its open file.
     pub(super) fd: usize,
     pub(super) mode: LockMode,
-    pub(super) write: bool,
     pub(super) held: bool,
 }
 
@@ -97,8 +96,7 @@ pub(super) struct ReqEntry {
     pub(super) fd: Option<usize>,
     /// The file it locks (none when answered at creation).
     pub(super) file: Option<usize>,
-    /// Path layer: `write` and `truncate`.
-    pub(super) write: bool,
+    /// Path layer: `truncate`.
     pub(super) truncate: bool,
     /// Handle layer: whether the host counted a lock on the descriptor when
     /// the request was made (the request then repeats or converts it).

@@ -98,7 +98,6 @@ impl World {
                         res,
                         fd,
                         mode: opts.mode,
-                        write: opts.write,
                         held: true,
                     });
                 }
@@ -174,18 +173,19 @@ impl World {
             Ok(Descriptor::File(f)) => f.file.as_raw_fd(),
             _ => return Err("file() gave no file descriptor".into()),
         };
-        let (fd, write) = (instance.locks[l].fd, instance.locks[l].write);
+        let fd = instance.locks[l].fd;
         ensure!(
             raw == self.model.fds[fd].raw,
             "file() opened file descriptor {raw}, not sharing the lock's {}",
             self.model.fds[fd].raw
         );
         self.model.add_ref(fd);
-        self.instances[inst].descs.push(DescEntry {
-            res,
-            fd,
-            read_only: !write,
-        });
+        // The descriptor carries the permissions of the preopen the lock's
+        // file was reached through, not the open file's access.
+        let read_only = self.instances[inst].cfg.read_only;
+        self.instances[inst]
+            .descs
+            .push(DescEntry { res, fd, read_only });
         Ok(())
     }
 

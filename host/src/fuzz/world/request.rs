@@ -136,7 +136,6 @@ impl World {
             created,
             fd,
             file,
-            write: false,
             truncate: false,
             held_before,
             state,
@@ -206,7 +205,6 @@ impl World {
             created,
             fd,
             file,
-            write: opts.write,
             truncate: opts.truncate,
             held_before: false,
             state,
@@ -473,7 +471,7 @@ impl World {
         let req = &mut self.instances[inst].reqs[r];
         req.state = ReqState::Collected;
         let fd = req.fd.take();
-        let (mode, write, is_desc) = (req.mode, req.write, req.is_desc());
+        let (mode, is_desc) = (req.mode, req.is_desc());
         match (is_desc, fd) {
             (true, Some(fd)) => self.model.drop_ref(fd),
             (false, Some(fd)) => {
@@ -482,7 +480,6 @@ impl World {
                     res,
                     fd,
                     mode,
-                    write,
                     held: true,
                 });
             }
