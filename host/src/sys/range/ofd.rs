@@ -58,10 +58,24 @@ mod tests {
     use super::*;
     use crate::backend::span::{RangeSet, TO_END};
 
-    /// The kernel's open-file-description locks on inode `ino`, as
-    /// `/proc/locks` lists them: `N: OFDLCK ADVISORY WRITE -1 MAJ:MIN:INO START END`.
-    fn kernel_ranges(ino: u64) -> Vec<(Span, LockMode)> {
-        let text = std::fs::read_to_string("/proc/locks").unwrap();
+    /// The kernel's open-file-description locks on `file`, as `/proc/locks`
+    /// lists them: `N: OFDLCK ADVISORY WRITE -1 MAJ:MIN:INO START END`. The
+    /// list is the whole machine's, so the device counts as well as the
+    /// inode: another file system's file may have the same inode number.
+    fn kernel_ranges(file: &File) -> Vec<(Span, LockMode)> {
+        let metadata = file.metadata().unwrap();
+        let dev = metadata.dev();
+        let (major, minor) = (libc::major(dev), libc::minor(dev));
+        let wanted = format!("{major:02x}:{minor:02x}:{}", metadata.ino());
+        // One `read` of the whole list: the kernel walks it under its lock
+        // once per call, while several smaller reads (as `read_to_string`
+        // makes) may see other threads' locks come and go between them and
+        // list a line twice or not at all.
+        let mut buffer = vec![0; 1 << 22];
+        let len =
+            std::io::Read::read(&mut File::open("/proc/locks").unwrap(), &mut buffer).unwrap();
+        assert!(len < buffer.len(), "/proc/locks fits one read");
+        let text = String::from_utf8_lossy(&buffer[..len]);
         let mut ranges: Vec<(Span, LockMode)> = text
             .lines()
             .filter_map(|line| {
@@ -70,7 +84,7 @@ mod tests {
                     [_, kind, _, mode, _, id, start, end] => (*kind, *mode, *id, *start, *end),
                     _ => return None,
                 };
-                if kind != "OFDLCK" || !id.ends_with(&format!(":{ino}")) {
+                if kind != "OFDLCK" || id != wanted {
                     return None;
                 }
                 let mode = if mode == "WRITE" {
@@ -121,7 +135,6 @@ mod tests {
             let path = dir.path().join("ranges");
             let file = open(&path);
             let probe = open(&path);
-            let ino = file.metadata().unwrap().ino();
             let mut model = RangeSet::default();
             for (span, mode) in ops {
                 match mode {
@@ -134,7 +147,7 @@ mod tests {
                         model.unlock(span);
                     }
                 }
-                prop_assert_eq!(kernel_ranges(ino), model.ranges().to_vec());
+                prop_assert_eq!(kernel_ranges(&file), model.ranges().to_vec());
             }
             // Another open file sees each byte as the model says.
             for byte in 0..72 {
