@@ -70,6 +70,22 @@ pub(crate) fn check_relative(path: &str) -> Result<&Path, LockError> {
     Ok(path)
 }
 
+/// The guest path of the file `name` beside the file a checked guest
+/// `path` names (in the same directory), joined with `/` as WASI paths are
+/// on every host: `run/app.pid` and `app.pid.lock` give `run/app.pid.lock`.
+pub(crate) fn sibling(path: &Path, name: &str) -> Result<String, LockError> {
+    match path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        Some(parent) => {
+            let parent = parent.to_str().ok_or(LockError::BadPath)?;
+            Ok(format!("{parent}/{name}"))
+        }
+        None => Ok(name.to_owned()),
+    }
+}
+
 /// Opens `path` relative to the directory `dir` and checks that it is a
 /// regular file; tells whether the open created it.
 pub(crate) fn open_lock_file(

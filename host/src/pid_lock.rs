@@ -12,7 +12,10 @@
 //!   renamed over it, so a reader never finds it empty or cut short;
 //! - the holder's whole record (process id, instance, label) is written into
 //!   the locked sidecar before `NAME` is published (see the WIT `pid-lock`
-//!   docs for the format and how readers combine the two).
+//!   docs for the format and how readers combine the two). The lock leaves
+//!   the record's bytes out, so that on Windows, where locks are mandatory,
+//!   other handles can read it; the lock still overlaps every whole-file
+//!   lock (`flock` on Unix locks the open file whatever the range).
 //!
 //! Release removes `NAME` and then the sidecar while still holding the lock,
 //! as portalocker does.
@@ -39,7 +42,9 @@ use crate::{temporary_name, wait};
 /// The longest label a holder may publish, in bytes.
 pub(crate) const MAX_LABEL_LEN: usize = 256;
 
-/// The most of a record a reader looks at: a record is far shorter.
+/// The most of a record a reader looks at: a record is far shorter. The
+/// sidecar's lock starts past it, so that where locks are mandatory
+/// (Windows) other handles can still read the record while it is held.
 const MAX_RECORD_LEN: u64 = 4096;
 
 /// The most of a PID file a reader looks at (portalocker accepts up to 20
@@ -90,9 +95,8 @@ impl Names {
             .file_name()
             .and_then(|name| name.to_str())
             .ok_or(LockError::BadPath)?;
-        let pid_file = relative.with_file_name(name);
-        let sidecar = relative.with_file_name(format!("{name}.lock"));
-        let sidecar = sidecar.to_str().ok_or(LockError::BadPath)?.to_owned();
+        let pid_file = PathBuf::from(open::sibling(relative, name)?);
+        let sidecar = open::sibling(relative, &format!("{name}.lock"))?;
         Ok(Names { pid_file, sidecar })
     }
 }
@@ -238,7 +242,7 @@ impl HostPidFileLock for FileLockCtxView<'_> {
         let names = Names::of(&path)?;
         let blocking = self.ctx.blocking();
         let sidecar = match self
-            .lock_temporary_file(&dir, &names.sidecar, options)
+            .lock_temporary_file(&dir, &names.sidecar, options, MAX_RECORD_LEN)
             .await
         {
             Ok(sidecar) => sidecar,

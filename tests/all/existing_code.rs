@@ -179,7 +179,8 @@ fn python() -> &'static str {
 )]
 #[cfg_attr(
     windows,
-    ignore = "fails under Wine 8, not investigated yet (the Windows host passes the lock-class tests)"
+    ignore = "Python's libraries remove or rename over lock files they hold open, and on Windows \
+              wasmtime-wasi opens a guest's files without FILE_SHARE_DELETE, so that is refused"
 )]
 fn python_fcntl_semantics_in_guest() {
     Sandbox::new()
@@ -197,7 +198,8 @@ fn python_fcntl_semantics_in_guest() {
 )]
 #[cfg_attr(
     windows,
-    ignore = "fails under Wine 8, not investigated yet (the Windows host passes the lock-class tests)"
+    ignore = "Python's libraries remove or rename over lock files they hold open, and on Windows \
+              wasmtime-wasi opens a guest's files without FILE_SHARE_DELETE, so that is refused"
 )]
 fn python_libraries_exclude_native_and_rust() {
     // filelock's FileLock is exclusive only.
@@ -250,7 +252,8 @@ fn python_libraries_wait_for_native_and_rust() {
 )]
 #[cfg_attr(
     windows,
-    ignore = "fails under Wine 8, not investigated yet (the Windows host passes the lock-class tests)"
+    ignore = "Python's libraries remove or rename over lock files they hold open, and on Windows \
+              wasmtime-wasi opens a guest's files without FILE_SHARE_DELETE, so that is refused"
 )]
 fn portalocker_test_suite_passes_in_guest() {
     let run = Sandbox::new().run(python(), &["suite", "/suite"]);
@@ -290,7 +293,8 @@ fn c() -> &'static str {
 )]
 #[cfg_attr(
     windows,
-    ignore = "the guest renames a file over one that is open, which Windows refuses (`replace`)"
+    ignore = "the guest renames a file over one it holds open, and on Windows wasmtime-wasi \
+              opens a guest's files without FILE_SHARE_DELETE, so that is refused"
 )]
 fn c_flock_semantics_in_guest() {
     Sandbox::new()

@@ -16,14 +16,12 @@ mod cross_language;
 mod embedder;
 mod existing_code;
 mod faults;
-#[cfg(unix)]
 mod holders;
 mod holding;
 // Counts descriptors and threads in /proc.
 #[cfg(target_os = "linux")]
 mod hygiene;
 mod instances;
-#[cfg(unix)]
 mod named_lock;
 #[cfg(unix)]
 mod named_lock_interop;

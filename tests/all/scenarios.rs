@@ -18,7 +18,6 @@ use crate::atomic_names::*;
 use crate::attacks::*;
 use crate::existing_code::*;
 use crate::faults::*;
-#[cfg(unix)]
 use crate::named_lock::*;
 use crate::policy::*;
 use crate::range_lock::*;
@@ -26,7 +25,7 @@ use crate::requests::*;
 
 /// The test of scenario `$name` under `$flavour`. The scenarios that need
 /// symbolic links, FIFOs, device files or Unix sockets in the sandbox, or
-/// `chattr`, `strace` or the lock services beside them, exist on Unix only.
+/// `chattr` or `strace` beside them, exist on Unix only.
 macro_rules! scenario_test {
     (filelock_attack_paths, $flavour:ident) => { scenario_test!(@unix filelock_attack_paths, $flavour); };
     (filelock_attack_race, $flavour:ident) => { scenario_test!(@unix filelock_attack_race, $flavour); };
@@ -36,7 +35,6 @@ macro_rules! scenario_test {
     (filelock_atomic_write, $flavour:ident) => { scenario_test!(@unix filelock_atomic_write, $flavour); };
     (filelock_atomic_names, $flavour:ident) => { scenario_test!(@unix filelock_atomic_names, $flavour); };
     (filelock_append_only, $flavour:ident) => { scenario_test!(@unix filelock_append_only, $flavour); };
-    (filelock_named, $flavour:ident) => { scenario_test!(@unix filelock_named, $flavour); };
     (filelock_range_local, $flavour:ident) => { scenario_test!(@not_windows filelock_range_local, $flavour); };
     (filelock_range_policy, $flavour:ident) => { scenario_test!(@not_windows filelock_range_policy, $flavour); };
     (@not_windows $name:ident, $flavour:ident) => {

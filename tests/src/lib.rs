@@ -5,7 +5,6 @@
 pub use portalocker_artifacts::{foreach_scenario, guests};
 pub mod embed;
 // The lock services and the hosts that use them run on Unix only.
-#[cfg(unix)]
 pub mod named;
 pub mod native;
 pub mod ranges;

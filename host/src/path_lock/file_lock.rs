@@ -144,7 +144,7 @@ impl HostFileLock for FileLockCtxView<'_> {
     ) -> wasmtime::Result<Resource<PendingFileLock>> {
         // The file is opened now (what fails without waiting is answered at
         // once); only the wait is left to the request.
-        let lock = self.lock_opened(options);
+        let lock = self.lock_opened(options, 0);
         let open = self
             .directory(&dir)
             .and_then(|dir| Ok(self.open_in_dir(dir, &path, &options)?));
