@@ -211,7 +211,9 @@ fn publish(
         .write_all(holder.pid.to_string().as_bytes())
         .map_err(|err| file_error(&err))
         .and_then(|()| {
-            cap_primitives::fs::rename(dir, &temporary, dir, pid_file)
+            // A reader of the old PID file can hold the name for a moment
+            // (Windows).
+            open::retry_busy(|| cap_primitives::fs::rename(dir, &temporary, dir, pid_file))
                 .map_err(|err| open_error(&err))
         });
     if moved.is_err()

@@ -8,6 +8,8 @@
 //!   lock's identity check);
 //! - [`never_block`]: open flags that keep an open from waiting (FIFOs,
 //!   devices, terminals);
+//! - [`name_busy`]: whether an open or a rename was refused only because a
+//!   file open elsewhere holds the name for now (Windows);
 //! - [`open_error`]: the errors only this platform reports for an open, and
 //!   [`too_many_files`]: whether an error says no descriptor is left;
 //! - [`sync_dir`]: flushing a directory after a rename in it;
@@ -42,11 +44,11 @@ pub(crate) use linux::{default_interrupt_signal, holds_flock, real_path};
 pub(crate) use portable::{default_interrupt_signal, holds_flock, real_path};
 #[cfg(unix)]
 pub(crate) use unix::{
-    Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, names, never_block, open_error,
-    prepare_thread, sync_dir, take_signal, too_many_files, try_lock_file, unlock_file,
+    Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, name_busy, names, never_block,
+    open_error, prepare_thread, sync_dir, take_signal, too_many_files, try_lock_file, unlock_file,
 };
 #[cfg(windows)]
 pub(crate) use windows::{
-    Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, names, never_block, open_error,
-    prepare_thread, sync_dir, take_signal, too_many_files, try_lock_file, unlock_file,
+    Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, name_busy, names, never_block,
+    open_error, prepare_thread, sync_dir, take_signal, too_many_files, try_lock_file, unlock_file,
 };

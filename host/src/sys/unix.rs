@@ -55,6 +55,12 @@ pub(crate) fn sync_dir(dir: &File, path: &Path) -> io::Result<()> {
     cap_primitives::fs::open(dir, path, &options)?.sync_all()
 }
 
+/// Whether `err` says that a file open elsewhere holds the name for now:
+/// never on Unix, where opens, creates and renames never wait for one.
+pub(crate) fn name_busy(_err: &io::Error) -> bool {
+    false
+}
+
 /// Whether `err` says that no file descriptor is left: the process's
 /// (`EMFILE`) or the system's (`ENFILE`).
 pub(crate) fn too_many_files(err: &io::Error) -> bool {

@@ -99,6 +99,24 @@ pub(crate) fn sync_dir(_dir: &File, _path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether `err` says that a file open elsewhere holds the name for now,
+/// which passes once that handle closes: a file removed while other handles
+/// have it open is only pending deletion, and opening or creating its name
+/// is refused (`ERROR_ACCESS_DENIED`, `ERROR_DELETE_PENDING`); a handle
+/// opened without sharing write access refuses other writers
+/// (`ERROR_SHARING_VIOLATION`: virus scanners and indexers do that); a
+/// rename over a file that is open is refused. A real lack of access gives
+/// `ERROR_ACCESS_DENIED` too, and is reported after the retries.
+pub(crate) fn name_busy(err: &io::Error) -> bool {
+    const ERROR_ACCESS_DENIED: i32 = 5;
+    const ERROR_SHARING_VIOLATION: i32 = 32;
+    const ERROR_DELETE_PENDING: i32 = 303;
+    matches!(
+        err.raw_os_error(),
+        Some(ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION | ERROR_DELETE_PENDING)
+    )
+}
+
 /// Whether `err` is `ERROR_TOO_MANY_OPEN_FILES`.
 pub(crate) fn too_many_files(err: &io::Error) -> bool {
     err.raw_os_error() == Some(4)

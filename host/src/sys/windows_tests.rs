@@ -461,3 +461,27 @@ fn a_pid_file_s_lock_leaves_its_record_free_and_excludes_whole_file_lockers() {
     lock.unlock().unwrap();
     assert!(other_can_lock(&path), "the unlock left a lock behind");
 }
+
+#[test]
+fn a_rename_over_a_file_a_reader_has_open_waits_for_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let (target, temporary) = (dir.path().join("app.pid"), dir.path().join("app.pid.tmp"));
+    std::fs::write(&target, "1").unwrap();
+    std::fs::write(&temporary, "2").unwrap();
+    // A reader of the PID file (with std's share mode: read, write and
+    // delete). Wine refuses a rename over it (`ERROR_ACCESS_DENIED`), as
+    // Windows does without POSIX rename semantics.
+    let reader = File::open(&target).unwrap();
+    if under_wine() {
+        let refused = std::fs::rename(&temporary, &target).unwrap_err();
+        assert!(super::name_busy(&refused), "{refused:?}");
+    }
+    // Publishing the PID waits for the reader to let go.
+    let letting_go = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        drop(reader);
+    });
+    crate::open::retry_busy(|| std::fs::rename(&temporary, &target)).unwrap();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "2");
+    letting_go.join().unwrap();
+}
