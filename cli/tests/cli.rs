@@ -8,6 +8,8 @@ fn portalocker() -> Command {
     Command::new(env!("CARGO_BIN_EXE_portalocker"))
 }
 
+/// Whether `flock -n`, another process, gets an exclusive lock on `path` now.
+#[cfg(unix)]
 fn flock_n(path: &Path) -> bool {
     Command::new("flock")
         .arg("-n")
@@ -16,6 +18,19 @@ fn flock_n(path: &Path) -> bool {
         .status()
         .expect("run flock(1)")
         .success()
+}
+
+/// Whether another locker gets an exclusive lock on `path` now: on Windows,
+/// where `LockFileEx` locks belong to the handle, a handle of this process
+/// opened separately.
+#[cfg(windows)]
+fn flock_n(path: &Path) -> bool {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    fs4::FileExt::try_lock(&file).is_ok()
 }
 
 /// Starts `portalocker run --dir DIR::/ hold ARGS...` and returns once it has
@@ -83,7 +98,89 @@ fn two_run_processes_exclude_each_other_and_pass_exit_codes() {
     assert!(first.wait().unwrap().success());
 }
 
+/// `portalocker run --dir DIR::/ hold ARGS...`, run to its end.
+fn hold_output(dir: &Path, args: &[&str]) -> Output {
+    portalocker()
+        .arg("run")
+        .arg("--dir")
+        .arg(format!("{}::/", dir.display()))
+        .arg("hold")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[test]
+fn two_run_processes_exclude_each_other_with_every_lock_class() {
+    for layer in [
+        "path",
+        "handle",
+        "reentrant",
+        "temporary",
+        "semaphore",
+        "pid",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        // The first process holds its lock until it can lock `gate`, which
+        // this test holds until it has seen the others fail.
+        let gate = std::fs::File::create(dir.path().join("gate")).unwrap();
+        fs4::FileExt::lock(&gate).unwrap();
+        let mut first = hold(
+            dir.path(),
+            &[
+                "--layer",
+                layer,
+                "--until",
+                "gate",
+                "x.lock",
+                "exclusive",
+                "0",
+            ],
+        );
+        let tried = hold_output(
+            dir.path(),
+            &["--layer", layer, "--try", "x.lock", "exclusive", "0"],
+        );
+        assert_eq!(tried.status.code(), Some(2), "{layer}: {tried:?}");
+        let stdout = String::from_utf8_lossy(&tried.stdout);
+        assert!(
+            stdout.contains("error: already-locked"),
+            "{layer}: {stdout}"
+        );
+        if !matches!(layer, "semaphore" | "pid") {
+            let waited = hold_output(
+                dir.path(),
+                &[
+                    "--layer",
+                    layer,
+                    "--timeout",
+                    "200",
+                    "x.lock",
+                    "shared",
+                    "0",
+                ],
+            );
+            assert_eq!(waited.status.code(), Some(3), "{layer}: {waited:?}");
+        }
+        fs4::FileExt::unlock(&gate).unwrap();
+        assert!(first.wait().unwrap().success(), "{layer}");
+        let after = hold_output(
+            dir.path(),
+            &["--layer", layer, "--try", "x.lock", "exclusive", "0"],
+        );
+        assert!(
+            after.status.success(),
+            "{layer} after the release: {after:?}"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    windows,
+    ignore = "a Windows path (drive letter, backslashes) given as `--dir D` becomes a guest \
+              path the guest cannot resolve"
+)]
 fn env_reaches_the_guest_and_dir_defaults_to_the_same_name() {
     let dir = tempfile::tempdir().unwrap();
     // `--dir D` without `::GUEST` is visible to the guest as D itself.

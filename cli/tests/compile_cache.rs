@@ -1,7 +1,10 @@
 //! The compile cache of `portalocker run`, attacked from outside: damaged
 //! and swapped entries, entries others could have planted, and cache
 //! directories that are not private. Each one is refused with a message on
-//! stderr, and the run still works, compiling afresh.
+//! stderr, and the run still works, compiling afresh. The attacks use Unix
+//! permissions, owners and symbolic links: on Windows the cache checks no
+//! ACLs, and these tests do not run.
+#![cfg(unix)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

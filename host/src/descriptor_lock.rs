@@ -9,6 +9,7 @@ use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 use wasmtime_wasi_io::poll::{DynPollable, Pollable};
 
+use crate::backend::whole_file::WholeFile;
 use crate::bindings::portalocker::filelock::descriptor_lock;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
 use crate::ctx::FileLockCtxView;
@@ -60,7 +61,7 @@ impl Drop for PendingLock {
                 self.usage.as_ref().is_some_and(|usage| usage.holds(file))
             } else {
                 // Another request on the open file was granted the lock.
-                wait::granted_to_a_wait(file)
+                wait::granted_to_a_wait(&WholeFile::shared(file))
             }
         };
         if self.held_before || self.file.as_ref().is_some_and(claimed) {
@@ -73,7 +74,7 @@ impl Drop for PendingLock {
             return;
         }
         if !waiting && let Some(file) = &self.file {
-            if let Err(err) = wait::release(&**file) {
+            if let Err(err) = wait::release(&WholeFile::of(file)) {
                 tracing::warn!(?err, "releasing an uncollected lock failed");
             }
             if let Some(usage) = &self.usage {
@@ -128,7 +129,7 @@ fn count_outcome(
 ) -> Result<(), LockError> {
     match outcome {
         Ok(()) => usage.take_room(file, max).inspect_err(|_| {
-            if let Err(err) = wait::release(&**file) {
+            if let Err(err) = wait::release(&WholeFile::of(file)) {
                 tracing::warn!(?err, "giving back a lock beyond the held-lock limit failed");
             }
         }),
@@ -152,7 +153,7 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
         let patience = Patience::from_timeout(timeout, self.ctx.policy.max_wait);
         let converting = self.ctx.usage.holds(&file);
         let outcome = wait::acquire(
-            &file,
+            &WholeFile::shared(&file),
             mode,
             patience,
             self.ctx.wait,
@@ -170,7 +171,7 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
         mode: LockMode,
     ) -> Result<(), LockFailure> {
         let file = self.admitted(&fd, mode)?;
-        let outcome = wait::try_once(&*file, mode);
+        let outcome = wait::try_once(&WholeFile::of(&file), mode);
         let max = self.ctx.policy.max_held_locks;
         Ok(count_outcome(&self.ctx.usage, max, &file, outcome)?)
     }
@@ -184,7 +185,7 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
             Descriptor::File(file) => &file.file,
             Descriptor::Dir(_) => return Err(LockError::BadDescriptor.into()),
         };
-        wait::release(&**file)?;
+        wait::release(&WholeFile::of(file))?;
         self.ctx.usage.released(file);
         Ok(())
     }
@@ -206,8 +207,15 @@ impl descriptor_lock::Host for FileLockCtxView<'_> {
                 let converting = usage.holds(&file);
                 let counted = Arc::clone(&usage);
                 let request = Request::waiting(async move {
-                    let outcome =
-                        wait::acquire(&waiter, mode, patience, policy, budget, converting).await;
+                    let outcome = wait::acquire(
+                        &WholeFile::shared(&waiter),
+                        mode,
+                        patience,
+                        policy,
+                        budget,
+                        converting,
+                    )
+                    .await;
                     count_outcome(&counted, max, &waiter, outcome)
                 });
                 PendingLock {

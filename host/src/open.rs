@@ -14,7 +14,9 @@
 //! ever removed while their path still names the file held.
 
 use std::fs::File;
+use std::io;
 use std::path::{Component, Path};
+use std::time::Duration;
 
 use cap_primitives::fs::{FollowSymlinks, OpenOptions};
 
@@ -25,6 +27,10 @@ use crate::sys;
 /// How many times an open that meets a file appearing (or disappearing)
 /// meanwhile is tried before it gives up.
 const MAX_OPEN_ATTEMPTS: u32 = 100;
+
+/// How many times an open or a rename refused because a file open elsewhere
+/// holds the name for now (see [`sys::name_busy`]) is tried again.
+const MAX_NAME_BUSY_RETRIES: u32 = 20;
 
 /// What to open, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,8 +76,43 @@ pub(crate) fn check_relative(path: &str) -> Result<&Path, LockError> {
     Ok(path)
 }
 
+/// The guest path of the file `name` beside the file a checked guest
+/// `path` names (in the same directory), joined with `/` as WASI paths are
+/// on every host: `run/app.pid` and `app.pid.lock` give `run/app.pid.lock`.
+pub(crate) fn sibling(path: &Path, name: &str) -> Result<String, LockError> {
+    match path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        Some(parent) => {
+            let parent = parent.to_str().ok_or(LockError::BadPath)?;
+            Ok(format!("{parent}/{name}"))
+        }
+        None => Ok(name.to_owned()),
+    }
+}
+
+/// Runs `op`, and runs it again after a pause while it fails only because a
+/// file open elsewhere holds the name for now (Windows; see
+/// [`sys::name_busy`]): 1 ms doubling to 16 ms, about a quarter of a second
+/// in all, before the refusal is reported. On Unix it runs `op` once.
+pub(crate) fn retry_busy<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut retry = 0;
+    loop {
+        match op() {
+            Err(err) if sys::name_busy(&err) && retry < MAX_NAME_BUSY_RETRIES => {
+                std::thread::sleep(Duration::from_millis(1 << retry.min(4)));
+                retry += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Opens `path` relative to the directory `dir` and checks that it is a
-/// regular file; tells whether the open created it.
+/// regular file; tells whether the open created it. An open refused only
+/// because a file open elsewhere holds the name for now is tried again for
+/// a while ([`retry_busy`]).
 pub(crate) fn open_lock_file(
     dir: &File,
     path: &Path,
@@ -80,7 +121,7 @@ pub(crate) fn open_lock_file(
     // Refuse what is not a regular file before opening it: opening a device
     // can have effects of its own. (The check after the open below is the
     // one that counts if the path changes in between.)
-    let exists = match cap_primitives::fs::stat(dir, path, FollowSymlinks::No) {
+    let exists = match retry_busy(|| cap_primitives::fs::stat(dir, path, FollowSymlinks::No)) {
         // A symbolic link planted at the lock path is never followed: it
         // could point at a file the guest must not truncate or lock.
         Ok(metadata) if metadata.file_type().is_symlink() => return Err(LockError::BadPath),
@@ -95,12 +136,13 @@ pub(crate) fn open_lock_file(
     let mut attempts = 0;
     let opened = loop {
         attempts += 1;
-        match cap_primitives::fs::open(dir, path, &options(request, create_new)) {
+        match retry_busy(|| cap_primitives::fs::open(dir, path, &options(request, create_new))) {
             Ok(file) if create_new && !request.write && !request.append => {
                 // Creating takes write access, which this lock file was not
                 // asked to have: open the new file again, read-only.
-                let reader = cap_primitives::fs::open(dir, path, &options(request, false))
-                    .map_err(|err| open_error(&err))?;
+                let reader =
+                    retry_busy(|| cap_primitives::fs::open(dir, path, &options(request, false)))
+                        .map_err(|err| open_error(&err))?;
                 match (sys::FileId::of(&file), sys::FileId::of(&reader)) {
                     (Some(created), Some(read)) if created != read => {
                         // Replaced in between: start over.

@@ -12,7 +12,10 @@
 //!   renamed over it, so a reader never finds it empty or cut short;
 //! - the holder's whole record (process id, instance, label) is written into
 //!   the locked sidecar before `NAME` is published (see the WIT `pid-lock`
-//!   docs for the format and how readers combine the two).
+//!   docs for the format and how readers combine the two). The lock leaves
+//!   the record's bytes out, so that on Windows, where locks are mandatory,
+//!   other handles can read it; the lock still overlaps every whole-file
+//!   lock (`flock` on Unix locks the open file whatever the range).
 //!
 //! Release removes `NAME` and then the sidecar while still holding the lock,
 //! as portalocker does.
@@ -25,6 +28,7 @@ use std::sync::Arc;
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 
+use crate::backend::whole_file::WholeFile;
 use crate::bindings::portalocker::filelock::pid_lock::{self, HostPidFileLock};
 use crate::bindings::portalocker::filelock::types::{
     Holder, LockError, LockMode, LockOptions, LockState, PidLockError,
@@ -38,7 +42,9 @@ use crate::{temporary_name, wait};
 /// The longest label a holder may publish, in bytes.
 pub(crate) const MAX_LABEL_LEN: usize = 256;
 
-/// The most of a record a reader looks at: a record is far shorter.
+/// The most of a record a reader looks at: a record is far shorter. The
+/// sidecar's lock starts past it, so that where locks are mandatory
+/// (Windows) other handles can still read the record while it is held.
 const MAX_RECORD_LEN: u64 = 4096;
 
 /// The most of a PID file a reader looks at (portalocker accepts up to 20
@@ -89,9 +95,8 @@ impl Names {
             .file_name()
             .and_then(|name| name.to_str())
             .ok_or(LockError::BadPath)?;
-        let pid_file = relative.with_file_name(name);
-        let sidecar = relative.with_file_name(format!("{name}.lock"));
-        let sidecar = sidecar.to_str().ok_or(LockError::BadPath)?.to_owned();
+        let pid_file = PathBuf::from(open::sibling(relative, name)?);
+        let sidecar = open::sibling(relative, &format!("{name}.lock"))?;
         Ok(Names { pid_file, sidecar })
     }
 }
@@ -206,7 +211,9 @@ fn publish(
         .write_all(holder.pid.to_string().as_bytes())
         .map_err(|err| file_error(&err))
         .and_then(|()| {
-            cap_primitives::fs::rename(dir, &temporary, dir, pid_file)
+            // A reader of the old PID file can hold the name for a moment
+            // (Windows).
+            open::retry_busy(|| cap_primitives::fs::rename(dir, &temporary, dir, pid_file))
                 .map_err(|err| open_error(&err))
         });
     if moved.is_err()
@@ -237,7 +244,7 @@ impl HostPidFileLock for FileLockCtxView<'_> {
         let names = Names::of(&path)?;
         let blocking = self.ctx.blocking();
         let sidecar = match self
-            .lock_temporary_file(&dir, &names.sidecar, options)
+            .lock_temporary_file(&dir, &names.sidecar, options, MAX_RECORD_LEN)
             .await
         {
             Ok(sidecar) => sidecar,
@@ -304,11 +311,13 @@ impl HostPidFileLock for FileLockCtxView<'_> {
                 Err(err) => return Err(err),
             };
             policy.admit_file(&file)?;
-            match wait::try_once(&file, LockMode::Shared) {
+            let file = Arc::new(file);
+            let probe = WholeFile::of(&file);
+            match wait::try_once(&probe, LockMode::Shared) {
                 Ok(()) => {
                     // Let go of the probe's lock at once, waking this host's
                     // waiters on the file.
-                    wait::release(&file)?;
+                    wait::release(&probe)?;
                     Ok(LockState::Free)
                 }
                 Err(LockError::AlreadyLocked) => Ok(LockState::Held(read_holder(&dir, &names))),

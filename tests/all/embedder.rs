@@ -35,6 +35,10 @@ fn build_embed_example() -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "builds the embedder with cargo, which the Windows test binary cannot start under Wine"
+)]
 fn an_embedder_outside_the_workspace_runs_a_locking_guest() {
     let embed = build_embed_example();
     let sandbox = Sandbox::new();

@@ -177,6 +177,11 @@ fn python() -> &'static str {
     not(has_python_existing),
     ignore = "the Python toolchain is not installed: run guest/python/install.sh"
 )]
+#[cfg_attr(
+    windows,
+    ignore = "Python's libraries remove or rename over lock files they hold open, and on Windows \
+              wasmtime-wasi opens a guest's files without FILE_SHARE_DELETE, so that is refused"
+)]
 fn python_fcntl_semantics_in_guest() {
     Sandbox::new()
         .run(python(), &["checks"])
@@ -190,6 +195,11 @@ fn python_fcntl_semantics_in_guest() {
 #[cfg_attr(
     not(has_python_existing),
     ignore = "the Python toolchain is not installed: run guest/python/install.sh"
+)]
+#[cfg_attr(
+    windows,
+    ignore = "Python's libraries remove or rename over lock files they hold open, and on Windows \
+              wasmtime-wasi opens a guest's files without FILE_SHARE_DELETE, so that is refused"
 )]
 fn python_libraries_exclude_native_and_rust() {
     // filelock's FileLock is exclusive only.
@@ -240,6 +250,11 @@ fn python_libraries_wait_for_native_and_rust() {
     not(has_python_existing),
     ignore = "the Python toolchain is not installed: run guest/python/install.sh"
 )]
+#[cfg_attr(
+    windows,
+    ignore = "Python's libraries remove or rename over lock files they hold open, and on Windows \
+              wasmtime-wasi opens a guest's files without FILE_SHARE_DELETE, so that is refused"
+)]
 fn portalocker_test_suite_passes_in_guest() {
     let run = Sandbox::new().run(python(), &["suite", "/suite"]);
     run.assert_success();
@@ -275,6 +290,11 @@ fn c() -> &'static str {
 #[cfg_attr(
     not(has_c_existing),
     ignore = "the C toolchain is not installed: run guest/c/install.sh"
+)]
+#[cfg_attr(
+    windows,
+    ignore = "the guest renames a file over one it holds open, and on Windows wasmtime-wasi \
+              opens a guest's files without FILE_SHARE_DELETE, so that is refused"
 )]
 fn c_flock_semantics_in_guest() {
     Sandbox::new()

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use portalocker_tests::native::{self, Holder, Mode};
+use portalocker_tests::ranges::can_lock_range;
 use portalocker_tests::{Sandbox, eventually, guests};
 
 #[test]
@@ -81,6 +82,63 @@ fn the_lock_is_on_the_sidecar_file() {
     assert_eq!(
         std::fs::read_to_string(sandbox.path("app.pid")).unwrap(),
         std::process::id().to_string()
+    );
+    gate.release();
+    guest.join().unwrap().assert_success();
+}
+
+#[test]
+fn the_record_stays_readable_while_the_lock_is_held() {
+    let sandbox = Sandbox::new();
+    let mut gate = Holder::lock(&sandbox.path("gate"), Mode::Exclusive);
+    let guest = sandbox.spawn(
+        guests::HOLD,
+        &[
+            "--layer",
+            "pid",
+            "--label",
+            "nightly",
+            "--until",
+            "gate",
+            "app.pid",
+            "exclusive",
+            "0",
+        ],
+    );
+    let sidecar = sandbox.path("app.pid.lock");
+    assert!(
+        eventually(Duration::from_secs(20), || sandbox.path("app.pid").exists()),
+        "the guest never published its PID"
+    );
+    // The lock still excludes whole-file lockers...
+    assert!(!native::flock_n(&sidecar), "a whole-file lock got in");
+    // ...but not the record's bytes, which Windows' mandatory locks would
+    // keep other handles from reading (on Unix `flock` and byte ranges never
+    // meet, so there this holds in any case).
+    assert!(
+        can_lock_range(&sidecar, 0, 4096, Mode::Exclusive),
+        "the record's bytes are locked"
+    );
+    let record = std::fs::read_to_string(&sidecar).unwrap();
+    assert!(
+        record.starts_with(&format!("{}\ninstance ", std::process::id()))
+            && record.ends_with("label nightly\nend\n"),
+        "{record:?}"
+    );
+    // Another instance that finds the lock held reads the holder from it.
+    let tried = sandbox.run(
+        guests::HOLD,
+        &["--layer", "pid", "--try", "app.pid", "exclusive", "0"],
+    );
+    tried.assert_code(2);
+    let holder = format!("holder: {} ", std::process::id());
+    assert!(
+        tried
+            .stdout()
+            .lines()
+            .any(|line| line.starts_with(&holder) && line.ends_with(" nightly")),
+        "{}",
+        tried.stdout()
     );
     gate.release();
     guest.join().unwrap().assert_success();

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use portalocker_host::FileLockCtx;
-use portalocker_tests::named::{Host, HostProcess, cli, token_of, wait_for_file};
+use portalocker_tests::named::{Host, HostProcess, cli, file_url, token_of, wait_for_file};
 use portalocker_tests::{Flavour, Sandbox, guests};
 
 /// Long enough for anything that should happen to happen.
@@ -40,7 +40,7 @@ pub(crate) fn scenario(flavour: Flavour, url: &str) {
 
 pub(crate) fn filelock_named(flavour: Flavour) {
     let dir = tempfile::tempdir().unwrap();
-    scenario(flavour, &format!("file://{}", dir.path().display()));
+    scenario(flavour, &file_url(dir.path()));
 }
 
 /// Exclusion, timeouts, shared locks and fencing tokens in namespace `ns`
@@ -256,31 +256,31 @@ pub(crate) fn survives_a_killed_holder(url: &str, freed_after: Duration) -> Dura
 #[test]
 fn named_local_excludes_and_fences() {
     let dir = tempfile::tempdir().unwrap();
-    excludes_and_fences(&format!("file://{}", dir.path().display()));
+    excludes_and_fences(&file_url(dir.path()));
 }
 
 #[test]
 fn named_local_cancels_requests() {
     let dir = tempfile::tempdir().unwrap();
-    cancels_requests(&format!("file://{}", dir.path().display()));
+    cancels_requests(&file_url(dir.path()));
 }
 
 #[test]
 fn named_local_refuses_bad_requests() {
     let dir = tempfile::tempdir().unwrap();
-    refuses_bad_requests(&format!("file://{}", dir.path().display()));
+    refuses_bad_requests(&file_url(dir.path()));
 }
 
 #[test]
 fn named_local_counts_exactly_across_hosts() {
     let dir = tempfile::tempdir().unwrap();
-    counts_exactly(&format!("file://{}", dir.path().display()), 2, 50);
+    counts_exactly(&file_url(dir.path()), 2, 50);
 }
 
 #[test]
 fn named_local_survives_a_killed_holder() {
     let dir = tempfile::tempdir().unwrap();
-    survives_a_killed_holder(&format!("file://{}", dir.path().display()), Duration::ZERO);
+    survives_a_killed_holder(&file_url(dir.path()), Duration::ZERO);
 }
 
 /// Shared holders never refuse each other, not even for an instant while
@@ -308,7 +308,7 @@ pub(crate) fn shared_single_attempts_all_succeed(url: &str, tries: u32) {
 #[test]
 fn named_local_shared_single_attempts_all_succeed() {
     let dir = tempfile::tempdir().unwrap();
-    shared_single_attempts_all_succeed(&format!("file://{}", dir.path().display()), 300);
+    shared_single_attempts_all_succeed(&file_url(dir.path()), 300);
 }
 
 #[test]

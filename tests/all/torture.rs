@@ -184,6 +184,7 @@ fn value(text: &str, key: &str) -> u64 {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "runs util-linux `flock(1)` in a shell loop")]
 fn counter_is_exact_across_processes_instances_and_native_lockers() {
     let scale = scale();
     let n = INCREMENTS * scale;

@@ -50,9 +50,11 @@ pub fn all(size: Size, only: Option<&str>) -> Vec<Row> {
     if wanted("P9") {
         rows.push(engine::cancellation_window(size));
     }
+    #[cfg(unix)]
     if wanted("N1") {
         rows.extend(crate::named::cycle(size));
     }
+    #[cfg(unix)]
     if wanted("N2") {
         rows.extend(crate::named::hand_off(size));
     }

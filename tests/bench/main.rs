@@ -37,7 +37,10 @@
 
 mod engine;
 mod figures;
+#[cfg(unix)]
 mod named;
+// Their native baselines are open-file-description locks (Linux).
+#[cfg(target_os = "linux")]
 mod range_figures;
 mod report;
 mod stats;
@@ -109,7 +112,12 @@ fn main() {
             }
         }
     }
+    #[cfg_attr(
+        not(target_os = "linux"),
+        expect(unused_mut, reason = "the range figures run on Linux")
+    )]
     let mut rows = figures::all(size, only.as_deref());
+    #[cfg(target_os = "linux")]
     rows.extend(range_figures::all(size, only.as_deref()));
     let table = report::table(&rows);
     println!("{table}");

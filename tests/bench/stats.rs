@@ -20,6 +20,10 @@ pub fn micros(samples: &[Duration]) -> Vec<f64> {
 }
 
 /// The smallest and largest of `samples` divided by `scale`, as `min–max`.
+#[cfg_attr(
+    not(unix),
+    expect(dead_code, reason = "the named-lock figures run on Unix")
+)]
 pub fn spread(samples: &[f64], scale: f64) -> String {
     let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
     let max = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -4,9 +4,11 @@
 
 pub use portalocker_artifacts::{foreach_scenario, guests};
 pub mod embed;
+// The lock services and the hosts that use them run on Unix only.
 pub mod named;
 pub mod native;
 pub mod ranges;
+#[cfg(unix)]
 pub mod services;
 
 use std::collections::HashMap;

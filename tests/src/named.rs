@@ -180,3 +180,11 @@ pub fn wait_for_file(path: &Path, limit: Duration) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// The `file://` URL of the local namespace on the host directory `dir`
+/// (`file:///tmp/…`, or `file:///C:/…` on Windows).
+pub fn file_url(dir: &Path) -> String {
+    url::Url::from_directory_path(dir)
+        .expect("an absolute directory")
+        .to_string()
+}

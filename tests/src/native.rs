@@ -2,7 +2,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
-use std::process::Command;
 
 /// The lock modes native probes use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,14 +42,24 @@ pub fn can_lock(path: &Path, mode: Mode) -> bool {
 
 /// Whether util-linux `flock -n FILE true`, a separate process, gets an
 /// exclusive lock on `path` right now.
+#[cfg(unix)]
 pub fn flock_n(path: &Path) -> bool {
-    let status = Command::new("flock")
+    let status = std::process::Command::new("flock")
         .arg("-n")
         .arg(path)
         .arg("true")
         .status()
         .expect("run flock(1) from util-linux");
     status.success()
+}
+
+/// Whether another locker gets an exclusive lock on `path` right now.
+/// Windows has no `flock(1)`, and needs none: `LockFileEx` locks belong to
+/// the handle, so a handle this process opens separately is excluded exactly
+/// as another process would be.
+#[cfg(windows)]
+pub fn flock_n(path: &Path) -> bool {
+    can_lock(path, Mode::Exclusive)
 }
 
 /// A native lock held by this process until dropped or released.

@@ -90,4 +90,11 @@ pub(crate) trait Lockable: Send + Sync + 'static {
     fn give_back(&self) -> io::Result<()> {
         self.unlock()
     }
+
+    /// The identity of the open file this lock belongs to: waits whose
+    /// targets share one share the open file's lock (a lock granted to one
+    /// of them is held by all). By default the target itself.
+    fn open_file(&self) -> usize {
+        std::ptr::from_ref(self).cast::<()>().addr()
+    }
 }

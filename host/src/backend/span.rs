@@ -92,6 +92,10 @@ pub(crate) struct RangeSet {
 
 impl RangeSet {
     /// The held ranges, in order.
+    #[cfg_attr(
+        all(windows, not(test)),
+        expect(dead_code, reason = "used by the classic Unix backend and the tests")
+    )]
     pub(crate) fn ranges(&self) -> &[(Span, LockMode)] {
         &self.ranges
     }

@@ -32,6 +32,7 @@ use super::error::{BackendError, from_lock_error};
 use super::lost::LostSignal;
 use super::name;
 use super::service::{BoxFuture, HeldLock, Service, Waiting};
+use crate::backend::whole_file::WholeFile;
 use crate::backend::{LockKey, Lockable};
 use crate::bindings::portalocker::filelock::named_lock_types::NamedLockError;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
@@ -82,7 +83,7 @@ impl LocalHeld {
             return Ok(());
         }
         // Through the engine, which also wakes this host's waiters.
-        wait::release(&*self.file)
+        wait::release(&WholeFile::of(&self.file))
             .map_err(|err| BackendError::Unavailable(format!("unlocking: {err:?}")))
     }
 }
@@ -157,7 +158,7 @@ async fn next_token(dir: &Arc<File>, stem: &str, waiting: &Waiting) -> Result<u6
         max_pending: None,
     };
     wait::acquire(
-        &counter,
+        &WholeFile::shared(&counter),
         LockMode::Exclusive,
         patience,
         waiting.policy,
@@ -178,7 +179,7 @@ async fn next_token(dir: &Arc<File>, stem: &str, waiting: &Waiting) -> Result<u6
         .blocking
         .run(move || {
             let token = bump(&counter);
-            if let Err(err) = wait::release(&*counter) {
+            if let Err(err) = wait::release(&WholeFile::of(&counter)) {
                 tracing::warn!(?err, "unlocking a fencing counter");
             }
             token
@@ -224,7 +225,7 @@ impl Service for LocalService {
             let stem = name::file_stem(&name);
             let file = open_in(waiting.blocking, &dir, format!("{stem}.lock")).await?;
             wait::acquire(
-                &file,
+                &WholeFile::shared(&file),
                 mode,
                 waiting.patience,
                 waiting.policy,
@@ -236,7 +237,7 @@ impl Service for LocalService {
             // Held from here: dropping `held` (a cancelled call, a failed
             // count) releases it.
             let mut held = LocalHeld {
-                key: file.key(),
+                key: WholeFile::of(&file).key(),
                 file,
                 token: 0,
                 lost: LostSignal::new(),

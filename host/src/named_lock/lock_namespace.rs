@@ -27,7 +27,9 @@ use super::url::{file_url_path, hide_password};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let dir = tempfile::tempdir()?;
-/// let jobs: LockNamespace = format!("jobs=file://{}", dir.path().display()).parse()?;
+/// // file:///tmp/… (file:///C:/… on Windows)
+/// let url = url::Url::from_directory_path(dir.path()).expect("an absolute path");
+/// let jobs: LockNamespace = format!("jobs={url}").parse()?;
 /// let ctx = FileLockCtx::builder().lock_namespace(jobs).build();
 /// assert_eq!(ctx.lock_namespaces().len(), 1);
 /// # Ok(())
@@ -229,9 +231,8 @@ mod tests {
             Err(NamespaceError::BadUrl { .. })
         ));
         let dir = tempfile::tempdir().unwrap();
-        let ns: LockNamespace = format!("jobs=file://{}/sub", dir.path().display())
-            .parse()
-            .unwrap();
+        let url = url::Url::from_directory_path(dir.path()).unwrap();
+        let ns: LockNamespace = format!("jobs={url}sub").parse().unwrap();
         assert_eq!(ns.name(), "jobs");
         assert!(dir.path().join("sub").is_dir());
     }

@@ -12,6 +12,11 @@ pub(crate) fn file_url_path(url: &str) -> Result<PathBuf, String> {
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err("a file URL takes no query or fragment".into());
     }
+    // A directory of this machine: on Windows `file://server/…` would be a
+    // network share (and `url` panics on one without a share name).
+    if parsed.host_str().is_some_and(|host| host != "localhost") {
+        return Err("a file URL names a directory of this machine: file:///DIR".into());
+    }
     parsed
         .to_file_path()
         .map_err(|()| "a file URL names an absolute directory: file:///DIR".into())
@@ -85,6 +90,31 @@ mod tests {
         for bad in ["file://relative", "file:///tmp?x=1", "file:///tmp#frag"] {
             assert!(file_url_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn file_urls_of_other_machines_are_refused() {
+        for bad in [
+            "file://relative",
+            "file://server/share/dir",
+            "file://server",
+            "file://server/",
+        ] {
+            assert!(file_url_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    #[cfg(windows)]
+    fn file_urls_name_drive_directories_on_windows() {
+        assert_eq!(
+            file_url_path("file:///C:/locks/a%20b").unwrap(),
+            PathBuf::from(r"C:\locks\a b")
+        );
+        assert_eq!(
+            file_url_path("file://localhost/C:/locks").unwrap(),
+            PathBuf::from(r"C:\locks")
+        );
     }
 
     #[test]

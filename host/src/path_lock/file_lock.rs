@@ -9,6 +9,7 @@ use wasmtime_wasi::filesystem::{self, Descriptor};
 use wasmtime_wasi::{FsPerms, OpenMode};
 
 use super::PendingFileLock;
+use crate::backend::whole_file::WholeFile;
 use crate::bindings::portalocker::filelock::path_lock::HostFileLock;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
 use crate::ctx::FileLockCtxView;
@@ -82,7 +83,7 @@ impl FileLock {
         if self.held {
             self.held = false;
             self.usage.released(&self.file);
-            wait::release(&*self.file)?;
+            wait::release(&WholeFile::of(&self.file))?;
         }
         Ok(())
     }
@@ -143,7 +144,7 @@ impl HostFileLock for FileLockCtxView<'_> {
     ) -> wasmtime::Result<Resource<PendingFileLock>> {
         // The file is opened now (what fails without waiting is answered at
         // once); only the wait is left to the request.
-        let lock = self.lock_opened(options);
+        let lock = self.lock_opened(options, 0);
         let open = self
             .directory(&dir)
             .and_then(|dir| Ok(self.open_in_dir(dir, &path, &options)?));
@@ -196,12 +197,20 @@ impl HostFileLock for FileLockCtxView<'_> {
         let file = Arc::clone(&current.file);
         let patience = Patience::from_timeout(timeout, self.ctx.policy.max_wait);
         let budget = self.ctx.wait_budget();
-        let outcome = wait::acquire(&file, mode, patience, self.ctx.wait, budget, converting).await;
+        let outcome = wait::acquire(
+            &WholeFile::shared(&file),
+            mode,
+            patience,
+            self.ctx.wait,
+            budget,
+            converting,
+        )
+        .await;
         let current = self.table.get_mut(&lock)?;
         match outcome {
             Ok(()) => {
                 if let Err(full) = current.usage.take_room(&file, max) {
-                    wait::release(&*file)?;
+                    wait::release(&WholeFile::of(&file))?;
                     return Err(full.into());
                 }
                 current.held = true;
@@ -210,7 +219,7 @@ impl HostFileLock for FileLockCtxView<'_> {
             }
             Err(err) => {
                 if converting {
-                    wait::release(&*file)?;
+                    wait::release(&WholeFile::of(&file))?;
                 } else if current.usage.holds(&file) && sys::holds_flock(&file) != Some(true) {
                     // A lock taken through a `file()` descriptor of this
                     // open file, given up by the failed attempt.

@@ -33,6 +33,7 @@ pub use self::reentrant_lock::ReentrantLock;
 pub use self::semaphore_slot::SemaphoreSlot;
 pub(crate) use self::temporary_lock::TemporaryFile;
 pub use self::temporary_lock::TemporaryLock;
+use crate::backend::whole_file::WholeFile;
 use crate::bindings::portalocker::filelock::path_lock;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode, LockOptions};
 use crate::ctx::FileLockCtxView;
@@ -135,16 +136,31 @@ impl FileLockCtxView<'_> {
         path: &str,
         options: LockOptions,
     ) -> Result<impl Future<Output = Result<FileLock, LockError>> + Send + use<>, LockError> {
+        self.open_and_lock_from(dir, path, options, 0)
+    }
+
+    /// [`Self::open_and_lock`], with the lock starting at byte `first_byte`
+    /// where the platform locks bytes (see [`WholeFile::from`]).
+    pub(crate) fn open_and_lock_from(
+        &self,
+        dir: &filesystem::Dir,
+        path: &str,
+        options: LockOptions,
+        first_byte: u64,
+    ) -> Result<impl Future<Output = Result<FileLock, LockError>> + Send + use<>, LockError> {
         let open = self.open_in_dir(dir, path, &options)?;
-        let lock = self.lock_opened(options);
+        let lock = self.lock_opened(options, first_byte);
         Ok(async move { lock(open.await?).await })
     }
 
     /// The wait that turns an opened file into a held [`FileLock`], as a
-    /// function of the opened file; the timeout counts from this call.
+    /// function of the opened file; the timeout counts from this call. The
+    /// lock starts at byte `first_byte` where the platform locks bytes (0:
+    /// the whole file).
     pub(crate) fn lock_opened(
         &self,
         options: LockOptions,
+        first_byte: u64,
     ) -> impl FnOnce(OpenedFile) -> Pin<Box<dyn Future<Output = Result<FileLock, LockError>> + Send>>
     + Send
     + use<> {
@@ -160,9 +176,17 @@ impl FileLockCtxView<'_> {
                 let OpenedFile { file, dir_perms } = opened;
                 let file = Arc::new(file);
                 let usage = Arc::clone(&budget.usage);
-                wait::acquire(&file, options.mode, patience, policy, budget, false).await?;
+                wait::acquire(
+                    &Arc::new(WholeFile::from(&file, first_byte)),
+                    options.mode,
+                    patience,
+                    policy,
+                    budget,
+                    false,
+                )
+                .await?;
                 if let Err(full) = usage.take_room(&file, max_held) {
-                    wait::release(&*file)?;
+                    wait::release(&WholeFile::of(&file))?;
                     return Err(full);
                 }
                 let lock = FileLock::held(

@@ -153,8 +153,7 @@ impl SlotPattern {
                 Piece::Number(width) => file.push_str(&format!("{number:0width$}")),
             }
         }
-        let path = relative.with_file_name(file);
-        Ok(path.to_str().ok_or(LockError::BadPath)?.to_owned())
+        crate::open::sibling(relative, &file)
     }
 }
 

@@ -104,12 +104,14 @@ impl Drop for TemporaryLock {
 impl FileLockCtxView<'_> {
     /// Creates (if needed) and locks `path` inside `dir` as `options` say,
     /// until the lock is held on the file the path names; the timeout covers
-    /// all the attempts.
+    /// all the attempts. The lock starts at byte `first_byte` where the
+    /// platform locks bytes (0: the whole file; see `WholeFile::from`).
     pub(crate) async fn lock_temporary_file(
         &mut self,
         dir: &filesystem::Dir,
         path: &str,
         mut options: LockOptions,
+        first_byte: u64,
     ) -> Result<TemporaryFile, LockError> {
         if options.truncate || options.append {
             return Err(LockError::InvalidOptions);
@@ -129,7 +131,9 @@ impl FileLockCtxView<'_> {
                 }
                 options.timeout = Some(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
             }
-            let lock = self.open_and_lock(dir, path, options)?.await?;
+            let lock = self
+                .open_and_lock_from(dir, path, options, first_byte)?
+                .await?;
             let (dir_file, named) = (Arc::clone(&dir.dir), relative.clone());
             let file = lock.shared_file();
             let still_named = self
@@ -160,7 +164,7 @@ impl HostTemporaryLock for FileLockCtxView<'_> {
         options: LockOptions,
     ) -> Result<Resource<TemporaryLock>, LockFailure> {
         let dir = self.directory(&dir)?.clone();
-        let held = self.lock_temporary_file(&dir, &path, options).await?;
+        let held = self.lock_temporary_file(&dir, &path, options, 0).await?;
         Ok(self.table.push(TemporaryLock { held: Some(held) })?)
     }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::ranges::RangeHoldings;
-use crate::backend::{LockKey, Lockable};
+use crate::backend::LockKey;
 use crate::bindings::portalocker::filelock::types::{Limit, LockError};
 use crate::sys::FileId;
 
@@ -149,7 +149,7 @@ impl Usage {
             }
         };
         files.iter().any(|file| match key {
-            LockKey::File(_) => file.key() == Some(key),
+            LockKey::File(_) => FileId::of(file).map(LockKey::File) == Some(key),
             LockKey::Ranges(_) => FileId::of(file).map(LockKey::Ranges) == Some(key),
         })
     }

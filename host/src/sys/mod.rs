@@ -1,11 +1,15 @@
 //! What differs between operating systems, behind a few primitives; the rest
 //! of the crate never sees a `cfg`.
 //!
+//! - whole-file locks: [`try_lock_file`] and [`unlock_file`] (`flock(2)`;
+//!   on Windows `LockFileEx` with the held mode kept per open file);
 //! - [`FileId`]: which file an open file is (the wait queue's key), and
 //!   [`names`]: whether a path still names an open file (the temporary
 //!   lock's identity check);
 //! - [`never_block`]: open flags that keep an open from waiting (FIFOs,
 //!   devices, terminals);
+//! - [`name_busy`]: whether an open or a rename was refused only because a
+//!   file open elsewhere holds the name for now (Windows);
 //! - [`open_error`]: the errors only this platform reports for an open, and
 //!   [`too_many_files`]: whether an error says no descriptor is left;
 //! - [`sync_dir`]: flushing a directory after a rename in it;
@@ -31,6 +35,8 @@ pub(crate) mod range;
 mod unix;
 #[cfg(windows)]
 mod windows;
+#[cfg(all(test, windows))]
+mod windows_tests;
 
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{default_interrupt_signal, holds_flock, real_path};
@@ -38,11 +44,11 @@ pub(crate) use linux::{default_interrupt_signal, holds_flock, real_path};
 pub(crate) use portable::{default_interrupt_signal, holds_flock, real_path};
 #[cfg(unix)]
 pub(crate) use unix::{
-    Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, names, never_block, open_error,
-    prepare_thread, sync_dir, take_signal, too_many_files,
+    Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, name_busy, names, never_block,
+    open_error, prepare_thread, sync_dir, take_signal, too_many_files, try_lock_file, unlock_file,
 };
 #[cfg(windows)]
 pub(crate) use windows::{
-    Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, names, never_block, open_error,
-    prepare_thread, sync_dir, take_signal, too_many_files,
+    Blocked, FileId, Thread, flock_blocking, interrupt, is_regular, name_busy, names, never_block,
+    open_error, prepare_thread, sync_dir, take_signal, too_many_files, try_lock_file, unlock_file,
 };

@@ -5,10 +5,12 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use cap_primitives::fs::{FollowSymlinks, MetadataExt as _, OpenOptions, OpenOptionsExt};
 
-use crate::bindings::portalocker::filelock::types::LockError;
+use crate::backend::Attempt;
+use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
 
 /// A file's identity: its device and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +55,12 @@ pub(crate) fn sync_dir(dir: &File, path: &Path) -> io::Result<()> {
     cap_primitives::fs::open(dir, path, &options)?.sync_all()
 }
 
+/// Whether `err` says that a file open elsewhere holds the name for now:
+/// never on Unix, where opens, creates and renames never wait for one.
+pub(crate) fn name_busy(_err: &io::Error) -> bool {
+    false
+}
+
 /// Whether `err` says that no file descriptor is left: the process's
 /// (`EMFILE`) or the system's (`ENFILE`).
 pub(crate) fn too_many_files(err: &io::Error) -> bool {
@@ -82,6 +90,31 @@ pub(crate) fn open_error(err: &io::Error) -> Option<LockError> {
 /// kernel (a FIFO, a device or a socket is only ever tried without waiting).
 pub(crate) fn is_regular(file: &File) -> bool {
     file.metadata().is_ok_and(|metadata| metadata.is_file())
+}
+
+/// Tries once to `flock(2)` the open `file` in `mode`, never waiting. Held
+/// already, the lock is converted (`flock` itself keeps one lock per open
+/// file). `flock` locks the open file, not bytes: `_start` (where a
+/// platform that locks bytes starts) does not apply.
+///
+/// fs4's method names collide with `std::fs::File`'s inherent lock methods
+/// (Rust 1.89+), which win in method-call syntax; fs4 is called by its trait
+/// path so it is always clear which one runs.
+pub(crate) fn try_lock_file(file: &Arc<File>, mode: LockMode, _start: u64) -> io::Result<Attempt> {
+    let attempt = match mode {
+        LockMode::Shared => fs4::FileExt::try_lock_shared(&**file),
+        LockMode::Exclusive => fs4::FileExt::try_lock(&**file),
+    };
+    match attempt {
+        Ok(()) => Ok(Attempt::Acquired),
+        Err(fs4::TryLockError::WouldBlock) => Ok(Attempt::Contended),
+        Err(fs4::TryLockError::Error(err)) => Err(err),
+    }
+}
+
+/// Releases the `flock(2)` lock of the open `file` (none held is fine).
+pub(crate) fn unlock_file(file: &Arc<File>) -> io::Result<()> {
+    fs4::FileExt::unlock(&**file)
 }
 
 /// What a lock call that may block came back with.

@@ -120,10 +120,10 @@ struct Watch {
     granted_files: Mutex<HashMap<usize, usize>>,
 }
 
-/// The identity of a wait's open file (its `Arc`'s address): waits on the
-/// same descriptor share one.
+/// The identity of a wait's open file ([`Lockable::open_file`]): waits on
+/// the same descriptor share one.
 fn target_id(target: &Arc<dyn Lockable>) -> usize {
-    Arc::as_ptr(target).cast::<()>().addr()
+    target.open_file()
 }
 
 /// Whether the ticket at `place` in `line` is at its front: no earlier

@@ -42,11 +42,18 @@ macro_rules! under_both_linkers {
 }
 
 mod cancel;
+// FIFOs exist on Unix only.
+#[cfg(unix)]
 mod fifo;
 mod intervals;
+// What the process has open and runs, and which processors it runs on, as
+// Linux tells (/proc, kcmp, sched_setaffinity).
+#[cfg(target_os = "linux")]
 mod open_files;
+#[cfg(target_os = "linux")]
 mod own_locks;
 mod queue;
+#[cfg(target_os = "linux")]
 mod threads;
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};

@@ -10,6 +10,7 @@ use super::Conflict;
 use crate::backend::Attempt;
 use crate::backend::span::{Span, TO_END};
 use crate::bindings::portalocker::filelock::types::LockMode;
+#[cfg(target_os = "linux")]
 use crate::sys::Blocked;
 
 /// The lock commands of one family.
@@ -74,7 +75,9 @@ fn call(file: &File, command: libc::c_int, lock: &mut libc::flock) -> io::Result
 /// Sets `span` to `mode` with the waiting command `wait` (`F_OFD_SETLKW`):
 /// blocks until the open file holds it, or until a signal whose handler was
 /// installed without `SA_RESTART` interrupts the wait (the old lock on the
-/// bytes, if any, is kept meanwhile).
+/// bytes, if any, is kept meanwhile). Only open-file-description locks
+/// (Linux) wait in the kernel.
+#[cfg(target_os = "linux")]
 pub(crate) fn set_waiting(
     file: &File,
     wait: libc::c_int,
