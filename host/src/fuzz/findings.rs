@@ -483,15 +483,16 @@ fn finding_failed_request_uncounts_relocked_descriptor() {
         let (hfd, ofd) = (borrow(&holder.descs[0].res), borrow(&other.descs[0].res));
         let (mut hv, mut ov) = (holder.view(), other.view());
         // A conversion that cannot succeed (instance 1 shares the lock)
-        // gives up the shared lock and waits 30 ms; meanwhile the guest
-        // takes the shared lock again.
+        // gives up the shared lock and waits 300 ms (time enough for its
+        // worker to block in the kernel on a loaded machine); meanwhile the
+        // guest takes the shared lock again.
         let request = at_once(
             "request-lock",
             wit::descriptor_lock::Host::request_lock(
                 &mut hv,
                 borrow(&hfd),
                 LockMode::Exclusive,
-                Some(30_000_000),
+                Some(300_000_000),
             ),
         )
         .expect("request-lock answers at once")
@@ -515,13 +516,20 @@ fn finding_failed_request_uncounts_relocked_descriptor() {
         )
         .expect("try-lock answers at once")
         .expect("the shared lock is taken again");
-        std::thread::sleep(Duration::from_millis(50));
-        let answer = at_once(
-            "get",
-            wit::descriptor_lock::HostPendingLock::get(&mut hv, borrow(&request)),
-        )
-        .expect("get answers at once")
-        .expect("get");
+        // The conversion's timeout passes.
+        let patience = Instant::now() + Duration::from_secs(10);
+        let answer = loop {
+            let answer = at_once(
+                "get",
+                wit::descriptor_lock::HostPendingLock::get(&mut hv, borrow(&request)),
+            )
+            .expect("get answers at once")
+            .expect("get");
+            if answer.is_some() || Instant::now() > patience {
+                break answer;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
         assert!(
             matches!(answer, Some(Ok(Err(_)))),
             "the conversion timed out: {answer:?}"
