@@ -84,8 +84,12 @@ impl Commit {
 
     fn move_into_place(&self) -> Result<(), LockError> {
         if self.replace {
-            cap_primitives::fs::rename(&self.dir, &self.temporary, &self.dir, &self.target)
-                .map_err(|err| open_error(&err))
+            // A reader of the old file can hold its name for a moment
+            // (Windows).
+            open::retry_busy(|| {
+                cap_primitives::fs::rename(&self.dir, &self.temporary, &self.dir, &self.target)
+            })
+            .map_err(|err| open_error(&err))
         } else {
             // A hard link fails if the target exists: no-replace, atomically.
             cap_primitives::fs::hard_link(&self.dir, &self.temporary, &self.dir, &self.target)
