@@ -1,9 +1,11 @@
 //! The resource `semaphore-slot`: portalocker's `BoundedSemaphore`, N slot
 //! files, each held by at most one holder through an exclusive lock.
 //!
-//! Acquiring waits on every slot at once with the ordinary wait future and
-//! takes the first slot that comes free; the other waits are dropped, so, as
-//! for every cancelled wait, they never take their slot afterwards.
+//! Acquiring tries the slots in order without waiting and takes the first
+//! free one, as portalocker does. When every slot is taken, it waits on
+//! every slot at once with the ordinary wait future and takes the first
+//! slot that comes free; the other waits are dropped, so, as for every
+//! cancelled wait, they never take their slot afterwards.
 //!
 //! The slot files are named as portalocker names them (by default
 //! `{name}.{number:02d}.lock`, see [`SlotPattern`]), so a guest's semaphore
@@ -12,6 +14,7 @@
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::Poll;
+use std::time::Instant;
 
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
@@ -176,6 +179,36 @@ impl FileLockCtxView<'_> {
         options.mode = LockMode::Exclusive;
         options.create = true;
         options.write = true;
+        // portalocker's order: the slots are tried one after another without
+        // waiting, and the first free one is taken. Only when every slot is
+        // taken does the call wait, for whichever is freed first.
+        let start = Instant::now();
+        let once = LockOptions {
+            timeout: Some(0),
+            ..options
+        };
+        for slot in 0..slots {
+            let path = pattern.slot_path(&name, slot)?;
+            match self.open_and_lock(&dir, &path, once)?.await {
+                Ok(lock) => {
+                    return Ok(self.table.push(SemaphoreSlot {
+                        slot,
+                        held: Some(lock),
+                    })?);
+                }
+                Err(LockError::AlreadyLocked) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        match options.timeout {
+            Some(0) => return Err(LockError::AlreadyLocked.into()),
+            // The timeout counts from the call: what the tries took is spent.
+            Some(timeout) => {
+                let spent = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                options.timeout = Some(timeout.saturating_sub(spent).max(1));
+            }
+            None => {}
+        }
         let mut waits = Vec::new();
         for slot in 0..slots {
             let path = pattern.slot_path(&name, slot)?;

@@ -1,5 +1,6 @@
 //! `filelock_semaphore` (no arguments): a semaphore with 2 slots admits two
-//! holders; the third gets `already-locked` at once with a zero timeout and
+//! holders, in slot order (the first free slot is taken, however many are
+//! free); the third gets `already-locked` at once with a zero timeout and
 //! `timed-out` with a short one; freeing a slot admits it. Zero slots is
 //! `invalid-options`. Between steps it pauses at a checkpoint so the host
 //! can check the slot files from outside. Slot files named by a pattern
@@ -16,9 +17,8 @@ fn main() {
     let semaphore = BoundedSemaphore::new("jobs", 2);
     let first = expect_ok("first", semaphore.acquire());
     let second = expect_ok("second", semaphore.acquire());
-    let mut taken = [first.slot(), second.slot()];
-    taken.sort();
-    assert_eq!(taken, [0, 1]);
+    // The first free slot is taken, as portalocker takes it.
+    assert_eq!([first.slot(), second.slot()], [0, 1]);
     let no_wait = semaphore.clone().timeout(Duration::ZERO);
     expect_kind("third at once", no_wait.acquire(), ErrorKind::AlreadyLocked);
     expect_kind(
@@ -56,6 +56,12 @@ fn main() {
                 .acquire(),
             ErrorKind::InvalidOptions,
         );
+    }
+    // However many slots are free, the first one is taken.
+    let wide = BoundedSemaphore::new("wide", 8);
+    for _ in 0..20 {
+        let slot = wide.acquire().expect("a wide semaphore's slot");
+        assert_eq!(slot.slot(), 0, "the first free slot of eight");
     }
     println!("ok");
 }
