@@ -37,14 +37,13 @@ use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 
 use cap_primitives::fs::{FollowSymlinks, OpenOptions, OpenOptionsExt};
-use windows_sys::Win32::Foundation::{ERROR_LOCK_VIOLATION, HANDLE};
+use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Storage::FileSystem::{
     BY_HANDLE_FILE_INFORMATION, FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT,
-    GetFileInformationByHandle, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY, LockFileEx,
-    UnlockFileEx,
+    GetFileInformationByHandle,
 };
-use windows_sys::Win32::System::IO::OVERLAPPED;
 
+use super::range;
 use crate::backend::Attempt;
 use crate::bindings::portalocker::filelock::types::{LockError, LockMode};
 
@@ -191,68 +190,6 @@ fn lock_slot(slot: &Slot) -> MutexGuard<'_, Option<WholeLock>> {
     slot.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The `OVERLAPPED` that carries a region's first byte.
-fn at(start: u64) -> OVERLAPPED {
-    // SAFETY: OVERLAPPED is a plain C struct for which all zeroes is valid.
-    let mut overlapped: OVERLAPPED = unsafe { std::mem::zeroed() };
-    overlapped.Anonymous.Anonymous.Offset = start as u32;
-    overlapped.Anonymous.Anonymous.OffsetHigh = (start >> 32) as u32;
-    overlapped
-}
-
-/// `LockFileEx` on bytes `start..u64::MAX` of `file`, failing at once when
-/// another handle holds a conflicting lock: `Ok(false)` then.
-fn lock_region(file: &File, start: u64, mode: LockMode) -> io::Result<bool> {
-    let mut flags = LOCKFILE_FAIL_IMMEDIATELY;
-    if mode == LockMode::Exclusive {
-        flags |= LOCKFILE_EXCLUSIVE_LOCK;
-    }
-    let len = u64::MAX - start;
-    let mut overlapped = at(start);
-    // SAFETY: `overlapped` outlives the call, which completes before it
-    // returns (it never waits); the handle is open while `file` lives.
-    let done = unsafe {
-        LockFileEx(
-            file.as_raw_handle() as HANDLE,
-            flags,
-            0,
-            len as u32,
-            (len >> 32) as u32,
-            &mut overlapped,
-        )
-    };
-    if done != 0 {
-        return Ok(true);
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(ERROR_LOCK_VIOLATION as i32) {
-        Ok(false)
-    } else {
-        Err(err)
-    }
-}
-
-/// `UnlockFileEx` of the region `lock_region` locked from `start`.
-fn unlock_region(file: &File, start: u64) -> io::Result<()> {
-    let len = u64::MAX - start;
-    let mut overlapped = at(start);
-    // SAFETY: as for `lock_region`.
-    let done = unsafe {
-        UnlockFileEx(
-            file.as_raw_handle() as HANDLE,
-            0,
-            len as u32,
-            (len >> 32) as u32,
-            &mut overlapped,
-        )
-    };
-    if done != 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// Tries once to lock `file` in `mode` from byte `start` to the end of the
 /// largest file (`start` is 0 but for a PID file, whose record before it
 /// stays readable), never waiting. Held so already, nothing changes; held
@@ -266,11 +203,11 @@ pub(crate) fn try_lock_file(file: &Arc<File>, mode: LockMode, start: u64) -> io:
         Some(lock) if lock == wanted => return Ok(Attempt::Acquired),
         Some(lock) => {
             *current = None;
-            unlock_region(file, lock.start)?;
+            range::unlock_region(file, lock.start, u64::MAX - lock.start)?;
         }
         None => {}
     }
-    if lock_region(file, start, mode)? {
+    if range::lock_region(file, start, u64::MAX - start, mode)? {
         *current = Some(wanted);
         Ok(Attempt::Acquired)
     } else {
@@ -289,7 +226,7 @@ pub(crate) fn unlock_file(file: &Arc<File>) -> io::Result<()> {
     };
     let mut current = lock_slot(&slot);
     match current.take() {
-        Some(lock) => unlock_region(file, lock.start),
+        Some(lock) => range::unlock_region(file, lock.start, u64::MAX - lock.start),
         None => Ok(()),
     }
 }

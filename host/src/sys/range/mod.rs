@@ -47,6 +47,9 @@ use ofd as platform;
 #[cfg(windows)]
 use windows as platform;
 
+#[cfg(windows)]
+pub(crate) use windows::{lock_region, unlock_region};
+
 use super::Blocked;
 use crate::backend::Attempt;
 use crate::backend::span::Span;

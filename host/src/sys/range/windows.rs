@@ -40,55 +40,66 @@ fn at(offset: u64) -> OVERLAPPED {
     overlapped
 }
 
+/// `LockFileEx` on the `len` bytes of `file` at `start` in `mode`, failing
+/// at once when another handle holds a conflicting lock: `Ok(false)` then.
+/// The whole-file locks of `sys::windows` are regions too.
+pub(crate) fn lock_region(file: &File, start: u64, len: u64, mode: LockMode) -> io::Result<bool> {
+    let mut flags = LOCKFILE_FAIL_IMMEDIATELY;
+    if mode == LockMode::Exclusive {
+        flags |= LOCKFILE_EXCLUSIVE_LOCK;
+    }
+    let mut overlapped = at(start);
+    // SAFETY: the handle is open while `file` lives; `overlapped` lives
+    // through the call, which never completes asynchronously here (the
+    // handle is synchronous and the call fails immediately).
+    let done = unsafe {
+        LockFileEx(
+            file.as_raw_handle() as HANDLE,
+            flags,
+            0,
+            len as u32,
+            (len >> 32) as u32,
+            &mut overlapped,
+        )
+    };
+    if done != 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(ERROR_LOCK_VIOLATION as i32) {
+        return Ok(false);
+    }
+    Err(err)
+}
+
+/// `UnlockFileEx` of the region of `len` bytes at `start` that
+/// [`lock_region`] locked on `file`.
+pub(crate) fn unlock_region(file: &File, start: u64, len: u64) -> io::Result<()> {
+    let mut overlapped = at(start);
+    // SAFETY: as for `lock_region`.
+    let done = unsafe {
+        UnlockFileEx(
+            file.as_raw_handle() as HANDLE,
+            0,
+            len as u32,
+            (len >> 32) as u32,
+            &mut overlapped,
+        )
+    };
+    if done != 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 impl RegionLocks for Handle<'_> {
     fn lock_region(&self, span: Span, mode: LockMode) -> io::Result<bool> {
-        let mut flags = LOCKFILE_FAIL_IMMEDIATELY;
-        if mode == LockMode::Exclusive {
-            flags |= LOCKFILE_EXCLUSIVE_LOCK;
-        }
-        let len = span.len();
-        let mut overlapped = at(span.start);
-        // SAFETY: the handle is open while `self.0` lives; `overlapped` lives
-        // through the call, which never completes asynchronously here (the
-        // handle is synchronous and the call fails immediately).
-        let done = unsafe {
-            LockFileEx(
-                self.0.as_raw_handle() as HANDLE,
-                flags,
-                0,
-                len as u32,
-                (len >> 32) as u32,
-                &mut overlapped,
-            )
-        };
-        if done != 0 {
-            return Ok(true);
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() == Some(ERROR_LOCK_VIOLATION as i32) {
-            return Ok(false);
-        }
-        Err(err)
+        lock_region(self.0, span.start, span.len(), mode)
     }
 
     fn unlock_region(&self, span: Span) -> io::Result<()> {
-        let len = span.len();
-        let mut overlapped = at(span.start);
-        // SAFETY: as for `lock_region`.
-        let done = unsafe {
-            UnlockFileEx(
-                self.0.as_raw_handle() as HANDLE,
-                0,
-                len as u32,
-                (len >> 32) as u32,
-                &mut overlapped,
-            )
-        };
-        if done != 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        unlock_region(self.0, span.start, span.len())
     }
 }
 
